@@ -1,0 +1,176 @@
+# postpack top-level Makefile (GNU make).  `make help` lists the targets.
+# The two set-up commands of the README (make check, make demo) install
+# what they need: dependencies (scripts/install-deps, as root or via sudo),
+# configuration, the QEMU source, the guest image.
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := all
+Q := $(if $(V),,@)
+TOP := $(CURDIR)
+B := build
+
+-include config.mak
+
+ifeq ($(shell id -u),0)
+SUDO :=
+else
+SUDO := sudo
+endif
+
+CFLAGS ?= -O2 -g
+WARN := -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Wshadow
+PKGS := glib-2.0 json-c
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS = $(shell pkg-config --libs $(PKGS))
+ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib $(PKG_CFLAGS) -MMD -MP
+
+QEMU_SRC := $(if $(QEMU_SOURCE),$(QEMU_SOURCE),$(B)/qemu-src)
+QEMU_BUILD := $(B)/qemu
+QEMU_BIN := $(QEMU_BUILD)/qemu-system-x86_64
+UPSTREAM_SRC := $(B)/qemu-upstream-src
+UPSTREAM_BUILD := $(B)/qemu-upstream
+QEMU_FLAGS = $(shell sed -e 's/\#.*//' qemu/config)
+FIRMWARE := /usr/share/seabios /usr/share/qemu /usr/lib/ipxe/qemu
+
+# ---------------------------------------------------------------- set-up
+# Dependencies: re-run install-deps when it changes (idempotent anyway).
+$(B)/.deps-stamp: scripts/install-deps
+	$(Q)mkdir -p $(B)
+	$(Q)$(SUDO) scripts/install-deps
+	$(Q)touch $@
+
+deps: $(B)/.deps-stamp
+
+config.mak: configure | $(B)/.deps-stamp
+	$(Q)./configure $(CONFIGURE_ARGS)
+
+# ------------------------------------------------------------ C programs
+LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
+            consolidator/lib/qmp.c consolidator/lib/guestlog.c
+LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
+LIB := $(B)/libpostpack.a
+
+$(B)/obj/%.o: %.c config.mak
+	$(Q)mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -c -o $@ $<
+
+$(LIB): $(LIB_OBJS)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/bin/ppmig: $(B)/obj/tools/ppmig.o $(LIB)
+	$(Q)mkdir -p $(dir $@)
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) -lm
+
+$(B)/bin/kvm-probe: tools/kvm-probe.c
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -o $@ $<
+
+PROGRAMS := $(B)/bin/ppmig
+
+all: $(PROGRAMS)
+
+# ----------------------------------------------------------------- guest
+GUEST_PROGS := memverify memtouch cpuload
+GUEST_BINS := $(GUEST_PROGS:%=$(B)/guest/bin/%)
+GUEST_CFLAGS := -std=gnu11 -O2 -static -Wall -Wextra -Wno-unused-parameter
+
+$(B)/guest/bin/%: tools/guest/%.c tools/guest/ppguest.c tools/guest/ppguest.h
+	$(Q)mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $@ (static guest program)")
+	$(Q)$(CC) $(GUEST_CFLAGS) -o $@ $< tools/guest/ppguest.c
+
+$(B)/guest/initrd.img: $(GUEST_BINS) tools/guest/init tools/guest/mkimage | $(B)/.deps-stamp
+	$(Q)tools/guest/mkimage $(B)/guest $(B)/guest/bin
+
+guest: $(B)/guest/initrd.img
+
+# ------------------------------------------------------------------ QEMU
+# The source tree is a git repository: one commit for Debian's source,
+# one per patch.  'prepare' is cheap when nothing changed.
+define qemu_configure
+	$(Q)mkdir -p $(2)
+	$(Q)if [ ! -f $(2)/build.ninja ] || [ "$$(cat $(2)/.postpack-flags 2>/dev/null)" != "$(QEMU_FLAGS)" ]; then \
+	    echo "  QEMU    configure $(2)"; \
+	    (cd $(2) && $(TOP)/$(1)/configure --python=/usr/bin/python3 $(QEMU_FLAGS)) > $(2)/configure.log 2>&1 \
+	        || { tail -20 $(2)/configure.log; echo "QEMU configure failed: see $(2)/configure.log"; exit 1; }; \
+	    echo "$(QEMU_FLAGS)" > $(2)/.postpack-flags; \
+	fi
+endef
+
+qemu-source: config.mak
+ifeq ($(QEMU_SOURCE),)
+	$(Q)scripts/qemu-source prepare $(QEMU_SRC)
+endif
+
+qemu: qemu-source
+	$(call qemu_configure,$(QEMU_SRC),$(QEMU_BUILD))
+	$(Q)echo "  QEMU    ninja $(QEMU_BUILD)"
+	$(Q)ninja -C $(QEMU_BUILD) $(if $(V),,--quiet) qemu-system-x86_64 tests/qtest/migration-test
+
+qemu-upstream: config.mak
+	$(Q)scripts/qemu-source prepare --no-patches $(UPSTREAM_SRC)
+	$(call qemu_configure,$(UPSTREAM_SRC),$(UPSTREAM_BUILD))
+	$(Q)echo "  QEMU    ninja $(UPSTREAM_BUILD) (upstream baseline)"
+	$(Q)ninja -C $(UPSTREAM_BUILD) $(if $(V),,--quiet) qemu-system-x86_64
+
+qemu-export:
+	$(Q)scripts/qemu-source export $(QEMU_SRC)
+
+# The accelerator actually used: configure's choice, or for 'auto' what the
+# built QEMU can run here.
+$(B)/accel: config.mak | qemu
+	$(Q)if [ "$(ACCEL)" = auto ]; then scripts/probe-accel $(QEMU_BIN) 2>/dev/null > $@; \
+	    else echo "$(ACCEL)" > $@; fi
+	$(Q)echo "  ACCEL   $$(cat $@)"
+
+# Upstream's migration-test runs QEMU through this wrapper: it drops
+# '-accel kvm' (the test picks KVM whenever /dev/kvm opens) unless KVM is
+# our accelerator, and adds the firmware directories.
+$(B)/qtest-wrap/qemu-system-x86_64: tests/qtest-wrapper.sh $(B)/accel
+	$(Q)mkdir -p $(dir $@)
+	$(Q)sed -e "s|@QEMU@|$(TOP)/$(QEMU_BIN)|" -e "s|@ACCEL@|$$(cat $(B)/accel)|" \
+	    -e "s|@FIRMWARE@|$(FIRMWARE)|" $< > $@ && chmod +x $@
+
+# ----------------------------------------------------------------- tests
+check: all qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
+	$(Q)tests/run-tests --build $(B) $(CHECK_ARGS)
+
+check-full: all qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
+	$(Q)tests/run-tests --build $(B) --full $(CHECK_ARGS)
+
+# ------------------------------------------------------------------ demo
+demo: all qemu guest $(B)/accel
+	$(Q)scripts/demo --build $(B)
+
+# --------------------------------------------------------------- install
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+
+clean:
+	rm -rf $(B)/obj $(B)/bin $(B)/guest $(LIB) $(B)/accel $(B)/qtest-wrap $(B)/tests
+
+distclean:
+	rm -rf $(B) config.mak
+
+help:
+	@echo "postpack targets:"
+	@echo "  all            C programs (default)"
+	@echo "  deps           install build/test dependencies (scripts/install-deps)"
+	@echo "  qemu           patched QEMU: $(QEMU_BIN) and migration-test"
+	@echo "  qemu-upstream  the same Debian source without our series (baseline)"
+	@echo "  qemu-export    write $(QEMU_SRC)'s commits back to qemu/patches"
+	@echo "  guest          guest kernel + initrd in $(B)/guest"
+	@echo "  check          unit, integration and upstream migration tests"
+	@echo "  check-full     check + upstream's whole precopy and postcopy groups"
+	@echo "  demo           boot a guest and move it with post-copy, report"
+	@echo "  install        install the programs under PREFIX"
+	@echo "  clean, distclean"
+	@echo "Variables: V=1 (verbose), CHECK_ARGS (passed to tests/run-tests)"
+
+.PHONY: all deps qemu qemu-source qemu-upstream qemu-export guest check \
+        check-full demo install clean distclean help
+
+-include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

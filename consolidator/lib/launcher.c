@@ -1,0 +1,462 @@
+/*
+ * QEMU launcher (see launcher.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "launcher.h"
+#include "pp-error.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+struct PpVm {
+    char *name;
+    pid_t pid;          /* 0 once reaped */
+    int status;         /* wait status once reaped, -1 before */
+    char *run_dir;
+    char *qmp_path;
+    char *serial_path;
+    char *serial_log;
+    char *qemu_log;
+};
+
+bool pp_cpuset_parse(const char *list, cpu_set_t *set, GError **errp)
+{
+    g_auto(GStrv) parts = NULL;
+
+    CPU_ZERO(set);
+    if (!list || !*list) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "empty CPU list");
+        return false;
+    }
+    parts = g_strsplit(list, ",", -1);
+    for (char **p = parts; *p; p++) {
+        char *end;
+        guint64 lo, hi;
+
+        errno = 0;
+        lo = g_ascii_strtoull(*p, &end, 10);
+        if (end == *p || errno) {
+            goto bad;
+        }
+        hi = lo;
+        if (*end == '-') {
+            char *s = end + 1;
+            hi = g_ascii_strtoull(s, &end, 10);
+            if (end == s || errno) {
+                goto bad;
+            }
+        }
+        if (*end || hi < lo || hi >= CPU_SETSIZE) {
+            goto bad;
+        }
+        for (guint64 c = lo; c <= hi; c++) {
+            CPU_SET(c, set);
+        }
+    }
+    return true;
+
+bad:
+    g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                "invalid CPU list '%s' (expected e.g. '0', '0-3' or '0,2-3')",
+                list);
+    return false;
+}
+
+char **pp_vm_build_argv(const PpVmConfig *cfg, GError **errp)
+{
+    g_autoptr(GPtrArray) a = g_ptr_array_new_with_free_func(g_free);
+    g_autofree char *qmp = NULL, *serial = NULL, *log = NULL;
+
+    if (!cfg->qemu || !cfg->kernel || !cfg->run_dir || !cfg->name) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "VM configuration needs qemu, kernel, run_dir and name");
+        return NULL;
+    }
+    if (cfg->mem_mib == 0 || cfg->vcpus == 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "VM '%s' needs memory and vCPUs", cfg->name);
+        return NULL;
+    }
+    if (cfg->accel && strcmp(cfg->accel, "tcg") != 0 &&
+        strcmp(cfg->accel, "kvm") != 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "unknown accelerator '%s' (expected tcg or kvm)",
+                    cfg->accel);
+        return NULL;
+    }
+    qmp = g_build_filename(cfg->run_dir, "qmp.sock", NULL);
+    serial = g_build_filename(cfg->run_dir, "serial.sock", NULL);
+    log = g_build_filename(cfg->run_dir, "serial.log", NULL);
+
+#define ADD(s) g_ptr_array_add(a, g_strdup(s))
+#define ADDF(...) g_ptr_array_add(a, g_strdup_printf(__VA_ARGS__))
+    ADD(cfg->qemu);
+    ADD("-name");
+    ADDF("%s,debug-threads=on", cfg->name);
+    ADD("-nodefaults");
+    ADD("-no-user-config");
+    ADD("-display");
+    ADD("none");
+    ADD("-machine");
+    ADD(cfg->machine ? cfg->machine : "pc");
+    ADD("-accel");
+    ADD(cfg->accel ? cfg->accel : "tcg");
+    ADD("-cpu");
+    ADD(cfg->accel && strcmp(cfg->accel, "kvm") == 0 ? "host" : "qemu64");
+    ADD("-m");
+    ADDF("%u", cfg->mem_mib);
+    ADD("-smp");
+    ADDF("%u", cfg->vcpus);
+    for (const char *const *d = cfg->firmware_dirs; d && *d; d++) {
+        ADD("-L");
+        ADD(*d);
+    }
+    ADD("-kernel");
+    ADD(cfg->kernel);
+    if (cfg->initrd) {
+        ADD("-initrd");
+        ADD(cfg->initrd);
+    }
+    if (cfg->append) {
+        ADD("-append");
+        ADD(cfg->append);
+    }
+    ADD("-no-reboot");
+    ADD("-qmp");
+    ADDF("unix:%s,server=on,wait=off", qmp);
+    ADD("-chardev");
+    ADDF("socket,id=ser0,path=%s,server=on,wait=off,logfile=%s", serial, log);
+    ADD("-serial");
+    ADD("chardev:ser0");
+    if (cfg->incoming_defer) {
+        ADD("-incoming");
+        ADD("defer");
+    }
+    for (const char *const *e = cfg->extra_args; e && *e; e++) {
+        ADD(*e);
+    }
+#undef ADD
+#undef ADDF
+    g_ptr_array_add(a, NULL);
+    return (char **)g_ptr_array_free(g_steal_pointer(&a), FALSE);
+}
+
+/* Last non-empty line of a file, for error messages; never NULL. */
+static char *last_line(const char *path)
+{
+    g_autofree char *data = NULL;
+    g_auto(GStrv) lines = NULL;
+
+    if (!g_file_get_contents(path, &data, NULL, NULL)) {
+        return g_strdup("(no output)");
+    }
+    lines = g_strsplit(data, "\n", -1);
+    for (int i = (int)g_strv_length(lines) - 1; i >= 0; i--) {
+        g_strstrip(lines[i]);
+        if (*lines[i]) {
+            return g_strdup(lines[i]);
+        }
+    }
+    return g_strdup("(no output)");
+}
+
+static bool socket_accepts(const char *path)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+    bool ok;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        return false;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) {
+        return false;
+    }
+    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+    close(fd);
+    return ok;
+}
+
+/* Child side of fork(): never returns. */
+static void G_GNUC_NORETURN child_exec(const PpVmConfig *cfg, char **argv,
+                                       const cpu_set_t *cpus, int logfd,
+                                       int errpipe, pid_t parent)
+{
+    int err;
+    int nullfd = open("/dev/null", O_RDONLY);
+
+    if (cfg->die_with_parent) {
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) {
+            _exit(127);
+        }
+    }
+    /* Own process group: a terminal's ^C goes to the manager, which then
+     * decides what happens to its VMs. */
+    setpgid(0, 0);
+    if (cpus && sched_setaffinity(0, sizeof(*cpus), cpus) < 0) {
+        goto fail;
+    }
+    umask(0177); /* sockets and logs: owner only */
+    if (nullfd < 0 || dup2(nullfd, STDIN_FILENO) < 0 ||
+        dup2(logfd, STDOUT_FILENO) < 0 || dup2(logfd, STDERR_FILENO) < 0) {
+        goto fail;
+    }
+    execv(argv[0], argv);
+fail:
+    err = errno;
+    if (write(errpipe, &err, sizeof(err)) < 0) {
+        /* nothing more we can do */
+    }
+    _exit(127);
+}
+
+static void vm_reap(PpVm *vm, int status)
+{
+    vm->status = status;
+    vm->pid = 0;
+}
+
+PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
+{
+    g_auto(GStrv) argv = NULL;
+    g_autoptr(PpVm) vm = NULL;
+    cpu_set_t cpus;
+    int pipefd[2], logfd, err = 0;
+    ssize_t n;
+    pid_t pid;
+    gint64 deadline;
+
+    argv = pp_vm_build_argv(cfg, errp);
+    if (!argv) {
+        return NULL;
+    }
+    if (cfg->cpus && !pp_cpuset_parse(cfg->cpus, &cpus, errp)) {
+        return NULL;
+    }
+    if (!g_file_test(cfg->qemu, G_FILE_TEST_IS_EXECUTABLE)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "QEMU binary '%s' is not executable", cfg->qemu);
+        return NULL;
+    }
+    if (g_mkdir_with_parents(cfg->run_dir, 0700) < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO,
+                    "cannot create run directory '%s': %s", cfg->run_dir,
+                    g_strerror(errno));
+        return NULL;
+    }
+    chmod(cfg->run_dir, 0700);
+
+    vm = g_new0(PpVm, 1);
+    vm->name = g_strdup(cfg->name);
+    vm->status = -1;
+    vm->run_dir = g_strdup(cfg->run_dir);
+    vm->qmp_path = g_build_filename(cfg->run_dir, "qmp.sock", NULL);
+    vm->serial_path = g_build_filename(cfg->run_dir, "serial.sock", NULL);
+    vm->serial_log = g_build_filename(cfg->run_dir, "serial.log", NULL);
+    vm->qemu_log = g_build_filename(cfg->run_dir, "qemu.log", NULL);
+    /* Stale sockets of an earlier run would make the readiness probe lie. */
+    unlink(vm->qmp_path);
+    unlink(vm->serial_path);
+
+    logfd = open(vm->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (logfd < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot create '%s': %s",
+                    vm->qemu_log, g_strerror(errno));
+        return NULL;
+    }
+    if (pipe2(pipefd, O_CLOEXEC) < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "pipe: %s",
+                    g_strerror(errno));
+        close(logfd);
+        return NULL;
+    }
+    pid_t parent = getpid();
+    pid = fork();
+    if (pid < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "fork: %s",
+                    g_strerror(errno));
+        close(pipefd[0]);
+        close(pipefd[1]);
+        close(logfd);
+        return NULL;
+    }
+    if (pid == 0) {
+        close(pipefd[0]);
+        child_exec(cfg, argv, cfg->cpus ? &cpus : NULL, logfd, pipefd[1],
+                   parent);
+    }
+    close(pipefd[1]);
+    close(logfd);
+    vm->pid = pid;
+    do {
+        n = read(pipefd[0], &err, sizeof(err));
+    } while (n < 0 && errno == EINTR);
+    close(pipefd[0]);
+    if (n == sizeof(err)) {
+        int status;
+        waitpid(pid, &status, 0);
+        vm_reap(vm, status);
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO,
+                    "cannot start '%s' for VM '%s': %s", cfg->qemu,
+                    cfg->name, g_strerror(err));
+        return NULL;
+    }
+
+    deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    for (;;) {
+        if (!pp_vm_is_running(vm)) {
+            g_autofree char *why = last_line(vm->qemu_log);
+            g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
+                        "QEMU for VM '%s' exited during start-up: %s",
+                        cfg->name, why);
+            return NULL;
+        }
+        if (socket_accepts(vm->qmp_path)) {
+            break;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                        "QEMU for VM '%s' did not open its QMP socket "
+                        "within %d ms", cfg->name, timeout_ms);
+            return NULL; /* pp_vm_free kills it */
+        }
+        g_usleep(10 * 1000);
+    }
+    return g_steal_pointer(&vm);
+}
+
+bool pp_vm_is_running(PpVm *vm)
+{
+    int status;
+    pid_t r;
+
+    if (!vm->pid) {
+        return false;
+    }
+    do {
+        r = waitpid(vm->pid, &status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == vm->pid || (r < 0 && errno == ECHILD)) {
+        vm_reap(vm, r == vm->pid ? status : -1);
+        return false;
+    }
+    return true;
+}
+
+bool pp_vm_wait_exit(PpVm *vm, int timeout_ms)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    while (pp_vm_is_running(vm)) {
+        if (g_get_monotonic_time() > deadline) {
+            return false;
+        }
+        g_usleep(5 * 1000);
+    }
+    return true;
+}
+
+bool pp_vm_stop(PpVm *vm, int timeout_ms, GError **errp)
+{
+    if (!pp_vm_is_running(vm)) {
+        if (vm->status != -1 && WIFSIGNALED(vm->status)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
+                        "QEMU for VM '%s' had died from signal %d",
+                        vm->name, WTERMSIG(vm->status));
+            return false;
+        }
+        return true;
+    }
+    kill(vm->pid, SIGTERM);
+    if (pp_vm_wait_exit(vm, timeout_ms)) {
+        return true;
+    }
+    kill(vm->pid, SIGKILL);
+    pp_vm_wait_exit(vm, 5000);
+    g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                "QEMU for VM '%s' ignored SIGTERM for %d ms and was killed",
+                vm->name, timeout_ms);
+    return false;
+}
+
+bool pp_vm_serial_send(PpVm *vm, const char *line, GError **errp)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_autofree char *msg = g_strdup_printf("%s\n", line);
+    size_t len = strlen(msg), off = 0;
+    int fd;
+
+    if (strlen(vm->serial_path) >= sizeof(sa.sun_path)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "serial socket path '%s' is too long", vm->serial_path);
+        return false;
+    }
+    strcpy(sa.sun_path, vm->serial_path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO,
+                    "cannot connect to the serial console of VM '%s': %s",
+                    vm->name, g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    while (off < len) {
+        ssize_t n = send(fd, msg + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_IO,
+                        "cannot write to the serial console of VM '%s': %s",
+                        vm->name, g_strerror(errno));
+            close(fd);
+            return false;
+        }
+        off += (size_t)n;
+    }
+    /* Give QEMU a moment to take the bytes before the hang-up. */
+    g_usleep(50 * 1000);
+    close(fd);
+    return true;
+}
+
+pid_t pp_vm_pid(const PpVm *vm) { return vm->pid; }
+const char *pp_vm_name(const PpVm *vm) { return vm->name; }
+const char *pp_vm_qmp_path(const PpVm *vm) { return vm->qmp_path; }
+const char *pp_vm_serial_path(const PpVm *vm) { return vm->serial_path; }
+const char *pp_vm_serial_log(const PpVm *vm) { return vm->serial_log; }
+const char *pp_vm_qemu_log(const PpVm *vm) { return vm->qemu_log; }
+int pp_vm_exit_status(const PpVm *vm) { return vm->status; }
+
+void pp_vm_free(PpVm *vm)
+{
+    if (!vm) {
+        return;
+    }
+    if (vm->pid) {
+        kill(vm->pid, SIGKILL);
+        pp_vm_wait_exit(vm, 5000);
+    }
+    g_free(vm->name);
+    g_free(vm->run_dir);
+    g_free(vm->qmp_path);
+    g_free(vm->serial_path);
+    g_free(vm->serial_log);
+    g_free(vm->qemu_log);
+    g_free(vm);
+}

@@ -1,0 +1,90 @@
+/*
+ * QEMU launcher: start, pin, stop and reap QEMU processes of our build.
+ *
+ * A PpVm is one QEMU process that this program started.  Its files live in
+ * a private run directory (mode 0700): qmp.sock (QMP, mode 0600),
+ * serial.sock (the guest's serial console, mode 0600), serial.log
+ * (everything the guest printed) and qemu.log (QEMU's stdout/stderr).
+ *
+ * Ownership: pp_vm_start() returns a PpVm owned by the caller, freed with
+ * pp_vm_free(), which kills a still-running process (SIGKILL) and reaps it,
+ * so no QEMU outlives a forgotten handle.  Use pp_vm_stop() for an orderly
+ * stop.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef PP_LAUNCHER_H
+#define PP_LAUNCHER_H
+
+#define _GNU_SOURCE
+#include <glib.h>
+#include <sched.h>
+#include <stdbool.h>
+#include <sys/types.h>
+
+typedef struct PpVmConfig {
+    const char *name;           /* used in -name and messages */
+    const char *qemu;           /* path of qemu-system-x86_64 */
+    const char *const *firmware_dirs; /* -L dirs, NULL-terminated; may be NULL */
+    const char *accel;          /* "tcg" or "kvm" */
+    const char *machine;        /* NULL: "pc" */
+    guint mem_mib;
+    guint vcpus;
+    const char *kernel;
+    const char *initrd;         /* may be NULL */
+    const char *append;         /* kernel command line, may be NULL */
+    const char *cpus;           /* host CPU list to pin to, e.g. "0-1,3"; NULL: no pinning */
+    const char *run_dir;        /* created 0700 if missing */
+    bool incoming_defer;        /* start a migration destination */
+    bool die_with_parent;       /* SIGKILL QEMU if this process dies */
+    const char *const *extra_args; /* appended verbatim, NULL-terminated */
+} PpVmConfig;
+
+typedef struct PpVm PpVm;
+
+/* Parse a CPU list ("0", "0-3", "0,2-3") into @set. */
+bool pp_cpuset_parse(const char *list, cpu_set_t *set, GError **errp);
+
+/*
+ * Build QEMU's argv for @cfg (the launcher's exact command line; exposed
+ * for tests and for printing).  Returns a NULL-terminated vector owned by
+ * the caller (g_strfreev).
+ */
+char **pp_vm_build_argv(const PpVmConfig *cfg, GError **errp);
+
+/*
+ * Start QEMU and wait until its QMP socket accepts connections or
+ * @timeout_ms passes.  On failure the process is reaped and the error
+ * carries the last line QEMU printed.
+ */
+PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp);
+
+/*
+ * Stop: SIGTERM, wait up to @timeout_ms, then SIGKILL; always reaps.
+ * Returns false with an error when QEMU had to be killed or had already
+ * died abnormally; the PpVm stays valid (and stopped) either way.
+ */
+bool pp_vm_stop(PpVm *vm, int timeout_ms, GError **errp);
+
+/* Reap without blocking; true while the process runs. */
+bool pp_vm_is_running(PpVm *vm);
+
+/* Wait up to @timeout_ms for the process to exit by itself; reaps it. */
+bool pp_vm_wait_exit(PpVm *vm, int timeout_ms);
+
+pid_t pp_vm_pid(const PpVm *vm);
+const char *pp_vm_name(const PpVm *vm);
+const char *pp_vm_qmp_path(const PpVm *vm);
+const char *pp_vm_serial_path(const PpVm *vm);
+const char *pp_vm_serial_log(const PpVm *vm);
+const char *pp_vm_qemu_log(const PpVm *vm);
+/* Raw wait status once reaped, -1 before. */
+int pp_vm_exit_status(const PpVm *vm);
+
+/* Send one line to the guest's serial console (a newline is appended). */
+bool pp_vm_serial_send(PpVm *vm, const char *line, GError **errp);
+
+void pp_vm_free(PpVm *vm);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpVm, pp_vm_free)
+
+#endif

@@ -1,0 +1,388 @@
+/*
+ * Synchronous QMP client (see qmp.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "qmp.h"
+#include "pp-error.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+struct PpQmp {
+    int fd;                 /* -1 once disconnected */
+    json_tokener *tok;
+    char buf[64 * 1024];    /* bytes received but not yet parsed */
+    size_t buf_len;
+    size_t buf_off;
+    size_t msg_bytes;       /* bytes of the message being parsed */
+    guint64 next_id;
+    GQueue events;          /* json_object *, oldest first */
+    char *version;
+};
+
+static void qmp_disconnect(PpQmp *qmp)
+{
+    if (qmp->fd >= 0) {
+        close(qmp->fd);
+        qmp->fd = -1;
+    }
+}
+
+static bool check_connected(PpQmp *qmp, GError **errp)
+{
+    if (qmp->fd < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_DISCONNECTED,
+                    "QMP connection is closed");
+        return false;
+    }
+    return true;
+}
+
+/*
+ * Read one JSON message, waiting until @deadline (monotonic us; 0 = do not
+ * wait for more bytes).  Returns NULL and sets *timed_out (error untouched)
+ * when nothing complete arrived in time.
+ */
+static json_object *read_message(PpQmp *qmp, gint64 deadline,
+                                 bool *timed_out, GError **errp)
+{
+    *timed_out = false;
+    for (;;) {
+        /* Parse what we have. */
+        while (qmp->buf_off < qmp->buf_len) {
+            const char *p = qmp->buf + qmp->buf_off;
+            size_t avail = qmp->buf_len - qmp->buf_off;
+            /* Skip whitespace between messages. */
+            if (qmp->msg_bytes == 0 && (*p == '\n' || *p == '\r' ||
+                                        *p == ' ' || *p == '\t')) {
+                qmp->buf_off++;
+                continue;
+            }
+            json_object *obj = json_tokener_parse_ex(qmp->tok, p, (int)avail);
+            enum json_tokener_error jerr = json_tokener_get_error(qmp->tok);
+            size_t used = json_tokener_get_parse_end(qmp->tok);
+            qmp->buf_off += used;
+            qmp->msg_bytes += used;
+            if (obj) {
+                json_tokener_reset(qmp->tok);
+                qmp->msg_bytes = 0;
+                if (!json_object_is_type(obj, json_type_object)) {
+                    json_object_put(obj);
+                    g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                                "QMP peer sent a JSON value that is not an "
+                                "object");
+                    qmp_disconnect(qmp);
+                    return NULL;
+                }
+                return obj;
+            }
+            if (jerr != json_tokener_continue) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                            "QMP peer sent malformed JSON: %s",
+                            json_tokener_error_desc(jerr));
+                qmp_disconnect(qmp);
+                return NULL;
+            }
+            if (qmp->msg_bytes > PP_QMP_MAX_MESSAGE) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                            "QMP message exceeds %d bytes",
+                            PP_QMP_MAX_MESSAGE);
+                qmp_disconnect(qmp);
+                return NULL;
+            }
+        }
+        qmp->buf_off = qmp->buf_len = 0;
+
+        /* Need more bytes. */
+        gint64 now = g_get_monotonic_time();
+        int wait_ms = deadline > now ? (int)((deadline - now + 999) / 1000) : 0;
+        struct pollfd pfd = { .fd = qmp->fd, .events = POLLIN };
+        int r = poll(&pfd, 1, wait_ms);
+        if (r < 0 && errno == EINTR) {
+            continue;
+        }
+        if (r < 0) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_IO, "poll: %s",
+                        g_strerror(errno));
+            qmp_disconnect(qmp);
+            return NULL;
+        }
+        if (r == 0) {
+            *timed_out = true;
+            return NULL;
+        }
+        ssize_t n = recv(qmp->fd, qmp->buf, sizeof(qmp->buf), 0);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN)) {
+            continue;
+        }
+        if (n <= 0) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_DISCONNECTED,
+                        n == 0 && qmp->msg_bytes ?
+                        "QMP connection closed in the middle of a message" :
+                        n == 0 ? "QMP connection closed by QEMU" :
+                        "QMP receive failed: %s", g_strerror(errno));
+            qmp_disconnect(qmp);
+            return NULL;
+        }
+        qmp->buf_len = (size_t)n;
+    }
+}
+
+static bool send_all(PpQmp *qmp, const char *s, GError **errp)
+{
+    size_t len = strlen(s), off = 0;
+
+    while (off < len) {
+        ssize_t n = send(qmp->fd, s + off, len - off, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_DISCONNECTED,
+                        "QMP send failed: %s", g_strerror(errno));
+            qmp_disconnect(qmp);
+            return false;
+        }
+        off += (size_t)n;
+    }
+    return true;
+}
+
+static gint64 deadline_after(int timeout_ms)
+{
+    return g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+}
+
+PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
+{
+    g_autoptr(PpQmp) qmp = g_new0(PpQmp, 1);
+    g_autoptr(json_object) greeting = NULL, caps = NULL;
+    json_object *q, *ver, *v;
+    bool timed_out;
+
+    qmp->fd = fd;
+    qmp->tok = json_tokener_new_ex(64);
+    qmp->next_id = 1;
+    g_queue_init(&qmp->events);
+
+    greeting = read_message(qmp, deadline_after(timeout_ms), &timed_out, errp);
+    if (!greeting) {
+        if (timed_out) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                        "no QMP greeting within %d ms", timeout_ms);
+        }
+        return NULL;
+    }
+    if (!json_object_object_get_ex(greeting, "QMP", &q)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                    "peer did not greet with a QMP banner");
+        return NULL;
+    }
+    if (json_object_object_get_ex(q, "version", &ver) &&
+        json_object_object_get_ex(ver, "qemu", &v)) {
+        json_object *a, *b, *c;
+        json_object_object_get_ex(v, "major", &a);
+        json_object_object_get_ex(v, "minor", &b);
+        json_object_object_get_ex(v, "micro", &c);
+        qmp->version = g_strdup_printf("%d.%d.%d", json_object_get_int(a),
+                                       json_object_get_int(b),
+                                       json_object_get_int(c));
+    }
+    caps = pp_qmp_execute(qmp, "qmp_capabilities", NULL, timeout_ms, errp);
+    if (!caps) {
+        return NULL;
+    }
+    return g_steal_pointer(&qmp);
+}
+
+PpQmp *pp_qmp_connect(const char *path, int timeout_ms, GError **errp)
+{
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
+
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "QMP socket path '%s' is too long", path);
+        return NULL;
+    }
+    strcpy(sa.sun_path, path);
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO,
+                    "cannot connect to QMP socket '%s': %s", path,
+                    g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return NULL;
+    }
+    return pp_qmp_new_fd(fd, timeout_ms, errp);
+}
+
+json_object *pp_qmp_execute(PpQmp *qmp, const char *command,
+                            json_object *args, int timeout_ms, GError **errp)
+{
+    g_autoptr(json_object) req = json_object_new_object();
+    guint64 id;
+    gint64 deadline = deadline_after(timeout_ms);
+
+    if (!check_connected(qmp, errp)) {
+        json_object_put(args);
+        return NULL;
+    }
+    id = qmp->next_id++;
+    json_object_object_add(req, "execute", json_object_new_string(command));
+    if (args) {
+        json_object_object_add(req, "arguments", args);
+    }
+    json_object_object_add(req, "id", json_object_new_uint64(id));
+    g_autofree char *line = g_strdup_printf(
+        "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+    if (!send_all(qmp, line, errp)) {
+        return NULL;
+    }
+
+    for (;;) {
+        bool timed_out;
+        g_autoptr(json_object) msg = read_message(qmp, deadline, &timed_out,
+                                                  errp);
+        json_object *jid, *ret, *err;
+
+        if (!msg) {
+            if (timed_out) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                            "QMP command '%s' got no reply within %d ms",
+                            command, timeout_ms);
+            }
+            return NULL;
+        }
+        if (json_object_object_get_ex(msg, "event", NULL)) {
+            g_queue_push_tail(&qmp->events, g_steal_pointer(&msg));
+            continue;
+        }
+        if (!json_object_object_get_ex(msg, "id", &jid) ||
+            !json_object_is_type(jid, json_type_int)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                        "QMP reply without a numeric id");
+            qmp_disconnect(qmp);
+            return NULL;
+        }
+        guint64 rid = json_object_get_uint64(jid);
+        if (rid < id) {
+            continue; /* late reply to a command that timed out */
+        }
+        if (rid != id) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                        "QMP reply for unknown id %" G_GUINT64_FORMAT, rid);
+            qmp_disconnect(qmp);
+            return NULL;
+        }
+        if (json_object_object_get_ex(msg, "return", &ret)) {
+            return json_object_get(ret);
+        }
+        if (json_object_object_get_ex(msg, "error", &err)) {
+            json_object *desc = NULL;
+            json_object_object_get_ex(err, "desc", &desc);
+            g_set_error(errp, PP_ERROR, PP_ERROR_COMMAND, "%s: %s", command,
+                        desc ? json_object_get_string(desc) : "unknown error");
+            return NULL;
+        }
+        g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                    "QMP reply to '%s' has neither return nor error", command);
+        qmp_disconnect(qmp);
+        return NULL;
+    }
+}
+
+static const char *event_name(json_object *ev)
+{
+    json_object *n;
+
+    return json_object_object_get_ex(ev, "event", &n) ?
+           json_object_get_string(n) : "";
+}
+
+json_object *pp_qmp_next_event(PpQmp *qmp, const char *name, int timeout_ms,
+                               GError **errp)
+{
+    gint64 deadline = deadline_after(timeout_ms);
+
+    for (GList *l = qmp->events.head; l; l = l->next) {
+        if (!name || strcmp(event_name(l->data), name) == 0) {
+            json_object *ev = l->data;
+            g_queue_delete_link(&qmp->events, l);
+            return ev;
+        }
+    }
+    if (!check_connected(qmp, errp)) {
+        return NULL;
+    }
+    for (;;) {
+        bool timed_out;
+        json_object *msg = read_message(qmp, timeout_ms > 0 ? deadline : 0,
+                                        &timed_out, errp);
+        if (!msg) {
+            if (timed_out) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                            "no QMP event '%s' within %d ms",
+                            name ? name : "(any)", timeout_ms);
+            }
+            return NULL;
+        }
+        if (!json_object_object_get_ex(msg, "event", NULL)) {
+            json_object_put(msg); /* late reply to a timed-out command */
+            continue;
+        }
+        if (!name || strcmp(event_name(msg), name) == 0) {
+            return msg;
+        }
+        g_queue_push_tail(&qmp->events, msg);
+    }
+}
+
+gint64 pp_qmp_event_time_us(json_object *event)
+{
+    json_object *ts, *s, *us;
+
+    if (!json_object_object_get_ex(event, "timestamp", &ts) ||
+        !json_object_object_get_ex(ts, "seconds", &s) ||
+        !json_object_object_get_ex(ts, "microseconds", &us)) {
+        return 0;
+    }
+    return json_object_get_int64(s) * G_USEC_PER_SEC +
+           json_object_get_int64(us);
+}
+
+const char *pp_qmp_version(PpQmp *qmp)
+{
+    return qmp->version ? qmp->version : "unknown";
+}
+
+bool pp_qmp_is_connected(PpQmp *qmp)
+{
+    return qmp->fd >= 0;
+}
+
+static void put_json(gpointer obj)
+{
+    json_object_put(obj);
+}
+
+void pp_qmp_free(PpQmp *qmp)
+{
+    if (!qmp) {
+        return;
+    }
+    qmp_disconnect(qmp);
+    if (qmp->tok) {
+        json_tokener_free(qmp->tok);
+    }
+    g_queue_clear_full(&qmp->events, put_json);
+    g_free(qmp->version);
+    g_free(qmp);
+}

@@ -1,0 +1,70 @@
+/*
+ * A small synchronous QMP client.
+ *
+ * One PpQmp is one connection to one QEMU monitor.  Connecting reads the
+ * greeting and negotiates capabilities; pp_qmp_execute() sends a command
+ * with a fresh id and waits (bounded) for its reply; asynchronous events
+ * that arrive meanwhile are queued and handed out by pp_qmp_next_event().
+ *
+ * Everything QEMU sends is treated as untrusted: a message larger than
+ * PP_QMP_MAX_MESSAGE, malformed JSON, a reply to an id never sent, or EOF
+ * in the middle of a message all fail with a clear error and leave the
+ * connection dead (every later call fails with PP_ERROR_DISCONNECTED).
+ * Replies to commands that already timed out are recognised by their id
+ * and dropped.
+ *
+ * Ownership: json_object results are new references owned by the caller
+ * (json_object_put, or g_autoptr(json_object)); @args passed to
+ * pp_qmp_execute() is always consumed.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef PP_QMP_H
+#define PP_QMP_H
+
+#include <glib.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+
+#define PP_QMP_MAX_MESSAGE (8 * 1024 * 1024)
+
+typedef struct PpQmp PpQmp;
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(json_object, json_object_put)
+
+/* Connect to the unix socket at @path and negotiate; NULL on error. */
+PpQmp *pp_qmp_connect(const char *path, int timeout_ms, GError **errp);
+
+/* Take over a connected socket @fd (tests use a socketpair) and negotiate. */
+PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp);
+
+/*
+ * Run @command with @args (NULL for none; consumed).  Returns the "return"
+ * member (a new reference; an empty object when QEMU returned {}), or NULL
+ * with PP_ERROR_COMMAND carrying QEMU's description, PP_ERROR_TIMEOUT,
+ * PP_ERROR_PROTOCOL or PP_ERROR_DISCONNECTED.
+ */
+json_object *pp_qmp_execute(PpQmp *qmp, const char *command,
+                            json_object *args, int timeout_ms, GError **errp);
+
+/*
+ * The next queued or arriving event whose name is @name (any event when
+ * NULL), waiting up to @timeout_ms (0: only what is already received).
+ * Events of other names that are skipped stay queued.  NULL with
+ * PP_ERROR_TIMEOUT when none came.
+ */
+json_object *pp_qmp_next_event(PpQmp *qmp, const char *name, int timeout_ms,
+                               GError **errp);
+
+/* Event timestamp (seconds + microseconds) as microseconds since the epoch. */
+gint64 pp_qmp_event_time_us(json_object *event);
+
+/* The greeting's QEMU version as "major.minor.micro" (for reports only). */
+const char *pp_qmp_version(PpQmp *qmp);
+
+bool pp_qmp_is_connected(PpQmp *qmp);
+
+void pp_qmp_free(PpQmp *qmp);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpQmp, pp_qmp_free)
+
+#endif

@@ -1,0 +1,816 @@
+/*
+ * ppmig: boot a guest, migrate it once, and report what happened.
+ *
+ * The building block of the migration regression tests and of the demo:
+ * starts a source QEMU running a guest workload, starts a destination with
+ * -incoming defer, migrates with pre-copy, post-copy (switched right after
+ * the start) or post-copy after some seconds of pre-copy, then checks that
+ * the guest runs on the destination and, with --verify, that every page of
+ * memverify's area arrived intact.
+ *
+ * Exit status: 0 migration completed (and verified), 1 the guest's memory
+ * failed verification, 2 anything else failed (usage, QEMU, migration).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "guestlog.h"
+#include "launcher.h"
+#include "pp-error.h"
+#include "qmp.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define QMP_TIMEOUT_MS 10000
+
+typedef enum {
+    MODE_PRECOPY,
+    MODE_POSTCOPY,          /* switch to post-copy right after the start */
+    MODE_POSTCOPY_AFTER,    /* switch after opt_postcopy_after seconds */
+} MigMode;
+
+/* Options. */
+static char *opt_qemu;
+static char *opt_kernel;
+static char *opt_initrd;
+static char **opt_firmware;
+static char *opt_accel = "tcg";
+static int opt_mem = 512;
+static int opt_vcpus = 1;
+static char *opt_workload;
+static int opt_fill;
+static char *opt_mode = "postcopy";
+static char *opt_src_cpus;
+static char *opt_dst_cpus;
+static char *opt_run_dir;
+static gboolean opt_verify;
+static int opt_corrupt_page = -1;
+static double opt_settle = 1.0;
+static double opt_observe = 2.0;
+static int opt_max_bandwidth;   /* MiB/s, 0: unlimited */
+static int opt_downtime_ms;     /* 0: QEMU's default */
+static int opt_timeout = 300;
+static gboolean opt_json;
+static gboolean opt_quiet;
+
+static GOptionEntry entries[] = {
+    { "qemu", 0, 0, G_OPTION_ARG_FILENAME, &opt_qemu,
+      "QEMU binary (default: build/qemu/qemu-system-x86_64)", "PATH" },
+    { "kernel", 0, 0, G_OPTION_ARG_FILENAME, &opt_kernel,
+      "guest kernel (default: build/guest/vmlinuz)", "PATH" },
+    { "initrd", 0, 0, G_OPTION_ARG_FILENAME, &opt_initrd,
+      "guest initrd (default: build/guest/initrd.img)", "PATH" },
+    { "firmware", 'L', 0, G_OPTION_ARG_FILENAME_ARRAY, &opt_firmware,
+      "firmware directory for QEMU's -L (repeatable; default: Debian's "
+      "seabios and qemu-system-data directories)", "DIR" },
+    { "accel", 0, 0, G_OPTION_ARG_STRING, &opt_accel,
+      "accelerator: tcg or kvm (default tcg)", "ACCEL" },
+    { "mem", 'm', 0, G_OPTION_ARG_INT, &opt_mem,
+      "guest memory in MiB (default 512)", "MIB" },
+    { "vcpus", 0, 0, G_OPTION_ARG_INT, &opt_vcpus,
+      "guest vCPUs (default 1)", "N" },
+    { "workload", 'w', 0, G_OPTION_ARG_STRING, &opt_workload,
+      "guest workload and its options, e.g. \"memverify --mib=64\"", "CMD" },
+    { "fill", 0, 0, G_OPTION_ARG_INT, &opt_fill,
+      "fill MIB of guest memory with non-zero data at boot", "MIB" },
+    { "mode", 0, 0, G_OPTION_ARG_STRING, &opt_mode,
+      "precopy, postcopy, or postcopy-after=SECONDS (default postcopy)",
+      "MODE" },
+    { "src-cpus", 0, 0, G_OPTION_ARG_STRING, &opt_src_cpus,
+      "host CPUs for the source QEMU (default: no pinning)", "LIST" },
+    { "dst-cpus", 0, 0, G_OPTION_ARG_STRING, &opt_dst_cpus,
+      "host CPUs for the destination QEMU (default: no pinning)", "LIST" },
+    { "run-dir", 0, 0, G_OPTION_ARG_FILENAME, &opt_run_dir,
+      "directory for sockets and logs (default: a new temporary one)",
+      "DIR" },
+    { "verify", 0, 0, G_OPTION_ARG_NONE, &opt_verify,
+      "after migrating, have memverify check every page", NULL },
+    { "corrupt-page", 0, 0, G_OPTION_ARG_INT, &opt_corrupt_page,
+      "before migrating, corrupt memverify's page N in the source QEMU's "
+      "memory (tests the verifier; expect exit status 1)", "N" },
+    { "settle", 0, 0, G_OPTION_ARG_DOUBLE, &opt_settle,
+      "seconds to run on the source before migrating (default 1)", "S" },
+    { "observe", 0, 0, G_OPTION_ARG_DOUBLE, &opt_observe,
+      "seconds to watch the guest on the destination (default 2)", "S" },
+    { "max-bandwidth", 0, 0, G_OPTION_ARG_INT, &opt_max_bandwidth,
+      "pre-copy bandwidth limit in MiB/s (default 0: unlimited)", "MIBS" },
+    { "downtime-ms", 0, 0, G_OPTION_ARG_INT, &opt_downtime_ms,
+      "pre-copy downtime limit (default: QEMU's)", "MS" },
+    { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
+      "give up after this many seconds (default 300)", "S" },
+    { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
+      "print the report as one JSON object", NULL },
+    { "quiet", 'q', 0, G_OPTION_ARG_NONE, &opt_quiet,
+      "no progress messages", NULL },
+    { NULL }
+};
+
+typedef struct Report {
+    const char *mode;
+    const char *status;
+    bool postcopy_switched;
+    double switchover_ms;       /* dst RESUME - src STOP (event timestamps) */
+    gint64 downtime_ms;         /* QEMU's own figure */
+    gint64 total_ms;
+    gint64 transferred;
+    gint64 precopy_bytes, downtime_bytes, postcopy_bytes;
+    gint64 postcopy_requests;
+    gint64 blocktime_ms;        /* destination, post-copy only; -1 unknown */
+    gint64 nonzero_pages, zero_pages;
+    double rate_before, rate_after; /* workload units/s; NAN if none */
+    const char *rate_unit;
+    gint64 verify_bad;          /* -1: not verified */
+    gint64 verify_pages;
+    bool guest_running;
+} Report;
+
+static void progress(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
+static void progress(const char *fmt, ...)
+{
+    va_list ap;
+
+    if (opt_quiet) {
+        return;
+    }
+    va_start(ap, fmt);
+    fputs("ppmig: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static bool parse_mode(MigMode *mode, double *after, GError **errp)
+{
+    if (strcmp(opt_mode, "precopy") == 0) {
+        *mode = MODE_PRECOPY;
+    } else if (strcmp(opt_mode, "postcopy") == 0) {
+        *mode = MODE_POSTCOPY;
+    } else if (g_str_has_prefix(opt_mode, "postcopy-after=")) {
+        char *end;
+        const char *s = opt_mode + strlen("postcopy-after=");
+        *after = g_ascii_strtod(s, &end);
+        if (end == s || *end || *after < 0) {
+            goto bad;
+        }
+        *mode = MODE_POSTCOPY_AFTER;
+    } else {
+        goto bad;
+    }
+    return true;
+bad:
+    g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                "invalid --mode '%s' (expected precopy, postcopy or "
+                "postcopy-after=SECONDS)", opt_mode);
+    return false;
+}
+
+/* Kernel command line for the workload: spaces in args become commas. */
+static char *build_append(void)
+{
+    GString *s = g_string_new("console=ttyS0 quiet panic=-1");
+
+    if (opt_workload) {
+        g_auto(GStrv) w = g_strsplit(g_strstrip(opt_workload), " ", -1);
+        g_string_append_printf(s, " pp.wl=%s", w[0]);
+        if (w[0] && w[1]) {
+            g_autofree char *args = g_strjoinv(",", w + 1);
+            g_string_append_printf(s, " pp.args=%s", args);
+        }
+    }
+    if (opt_fill) {
+        g_string_append_printf(s, " pp.fill=%d", opt_fill);
+    }
+    return g_string_free(s, FALSE);
+}
+
+static const char *workload_name(void)
+{
+    static char name[64];
+
+    if (!opt_workload) {
+        return NULL;
+    }
+    g_strlcpy(name, opt_workload, sizeof(name));
+    g_strstrip(name);
+    char *sp = strchr(name, ' ');
+    if (sp) {
+        *sp = '\0';
+    }
+    return name;
+}
+
+/*
+ * Wait until the serial log of @vm holds a record @prog/@event at or after
+ * record index @from; returns its index, or -1 with an error.
+ */
+static int wait_record(PpVm *vm, guint from, const char *prog,
+                       const char *event, int timeout_ms, GError **errp)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+
+    for (;;) {
+        g_autoptr(GPtrArray) recs = pp_records_load(pp_vm_serial_log(vm));
+        int i = pp_records_find(recs, from, prog, event);
+        if (i >= 0) {
+            return i;
+        }
+        int e = pp_records_find(recs, from, NULL, "error");
+        if (e >= 0) {
+            PpRecord *r = recs->pdata[e];
+            const char *msg = pp_record_get(r, "msg");
+            g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                        "guest program '%s' failed on VM '%s': %s", r->prog,
+                        pp_vm_name(vm), msg ? msg : "(no message)");
+            return -1;
+        }
+        if (!pp_vm_is_running(vm)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
+                        "QEMU of VM '%s' exited while waiting for '%s %s'",
+                        pp_vm_name(vm), prog, event);
+            return -1;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                        "VM '%s' printed no '%s %s' record within %d ms",
+                        pp_vm_name(vm), prog, event, timeout_ms);
+            return -1;
+        }
+        g_usleep(50 * 1000);
+    }
+}
+
+static json_object *caps_args(MigMode mode, bool destination)
+{
+    json_object *caps = json_object_new_array();
+    struct { const char *name; bool on; } want[] = {
+        { "events", true },
+        { "postcopy-ram", mode != MODE_PRECOPY },
+        { "postcopy-blocktime", mode != MODE_PRECOPY && destination },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "capability",
+                               json_object_new_string(want[i].name));
+        json_object_object_add(c, "state", json_object_new_boolean(want[i].on));
+        json_object_array_add(caps, c);
+    }
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "capabilities", caps);
+    return args;
+}
+
+static bool qmp_simple(PpQmp *qmp, const char *cmd, json_object *args,
+                       GError **errp)
+{
+    g_autoptr(json_object) r = pp_qmp_execute(qmp, cmd, args, QMP_TIMEOUT_MS,
+                                              errp);
+    return r != NULL;
+}
+
+static gint64 jget_int(json_object *o, const char *a, const char *b)
+{
+    json_object *x;
+
+    if (!json_object_object_get_ex(o, a, &x)) {
+        return -1;
+    }
+    if (b && !json_object_object_get_ex(x, b, &x)) {
+        return -1;
+    }
+    return json_object_get_int64(x);
+}
+
+static const char *jget_str(json_object *o, const char *key)
+{
+    json_object *x;
+
+    return json_object_object_get_ex(o, key, &x) ?
+           json_object_get_string(x) : "";
+}
+
+/* Host address of guest-physical @gpa in @qmp's VM, from "info ramblock". */
+static guint64 ram_hva(PpQmp *qmp, guint64 gpa, GError **errp)
+{
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "command-line",
+                           json_object_new_string("info ramblock"));
+    g_autoptr(json_object) out = pp_qmp_execute(qmp, "human-monitor-command",
+                                                args, QMP_TIMEOUT_MS, errp);
+    if (!out) {
+        return 0;
+    }
+    g_auto(GStrv) lines = g_strsplit(json_object_get_string(out), "\n", -1);
+    for (char **l = lines; *l; l++) {
+        /* "name psize(with a space) offset used total hva ro": take the
+         * name and the 0x-prefixed columns, whatever psize looks like. */
+        g_auto(GStrv) tok = g_strsplit_set(g_strstrip(*l), " \t", -1);
+        guint64 hex[4];
+        int nhex = 0;
+        for (char **t = tok; *t && nhex < 4; t++) {
+            if (g_str_has_prefix(*t, "0x")) {
+                hex[nhex++] = g_ascii_strtoull(*t, NULL, 16);
+            }
+        }
+        if (nhex == 4 && tok[0] && strcmp(tok[0], "pc.ram") == 0) {
+            /* hex[] = offset, used, total, hva; guest-physical below the
+             * PCI hole maps linearly onto pc.ram. */
+            if (gpa >= hex[1] || gpa >= 0xb0000000ULL) {
+                break;
+            }
+            return hex[3] + gpa;
+        }
+    }
+    g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                "cannot map guest-physical 0x%" G_GINT64_MODIFIER "x to a "
+                "host address", gpa);
+    return 0;
+}
+
+/* Flip bits of one word of memverify's page @page inside the source QEMU. */
+static bool corrupt_page(PpVm *vm, PpQmp *qmp, int page, GError **errp)
+{
+    g_autofree char *cmd = g_strdup_printf("where %d", page);
+    g_autoptr(GPtrArray) before = pp_records_load(pp_vm_serial_log(vm));
+    g_autoptr(GPtrArray) recs = NULL;
+    guint64 gpa, hva, word;
+    int i, fd;
+
+    if (!pp_vm_serial_send(vm, cmd, errp)) {
+        return false;
+    }
+    i = wait_record(vm, before->len, "memverify", "where", 10000, errp);
+    if (i < 0) {
+        return false;
+    }
+    recs = pp_records_load(pp_vm_serial_log(vm));
+    const char *s = pp_record_get(recs->pdata[i], "gpa");
+    gpa = s ? g_ascii_strtoull(s, NULL, 16) : 0;
+    if (!gpa) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                    "memverify did not report where page %d is", page);
+        return false;
+    }
+    hva = ram_hva(qmp, gpa, errp);
+    if (!hva) {
+        return false;
+    }
+    g_autofree char *path = g_strdup_printf("/proc/%d/mem", pp_vm_pid(vm));
+    fd = open(path, O_RDWR | O_CLOEXEC);
+    if (fd < 0 || pread(fd, &word, sizeof(word), (off_t)hva) != sizeof(word)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot read '%s': %s",
+                    path, g_strerror(errno));
+        if (fd >= 0) {
+            close(fd);
+        }
+        return false;
+    }
+    word ^= 0xff00;
+    if (pwrite(fd, &word, sizeof(word), (off_t)hva) != sizeof(word)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot write '%s': %s",
+                    path, g_strerror(errno));
+        close(fd);
+        return false;
+    }
+    close(fd);
+    progress("corrupted page %d (gpa 0x%" G_GINT64_MODIFIER "x)", page, gpa);
+    return true;
+}
+
+/* Mean rate of memtouch "rate" (units) or memverify "pass" (pages)
+ * records with guest time in (t0, t1]. */
+static double workload_rate(GPtrArray *recs, double t0, double t1,
+                            const char **unit)
+{
+    double sum = 0, first = NAN, last = NAN;
+
+    for (guint i = 0; i < recs->len; i++) {
+        PpRecord *r = recs->pdata[i];
+        gint64 v;
+        if (strcmp(r->prog, "memtouch") == 0 &&
+            strcmp(r->event, "rate") == 0) {
+            v = pp_record_get_int(r, "units", 0);
+            *unit = "touches/s";
+        } else if (strcmp(r->prog, "memverify") == 0 &&
+                   strcmp(r->event, "pass") == 0) {
+            v = pp_record_get_int(r, "pages", 0);
+            *unit = "pages/s";
+        } else {
+            continue;
+        }
+        if (isnan(r->t) || r->t <= t0 || r->t > t1) {
+            continue;
+        }
+        if (isnan(first)) {
+            first = r->t;
+        } else {
+            sum += (double)v;   /* units of the interval ending at r->t */
+        }
+        last = r->t;
+    }
+    if (isnan(first) || last <= first) {
+        return NAN;
+    }
+    return sum / (last - first);
+}
+
+static double last_record_time(GPtrArray *recs)
+{
+    for (guint i = recs->len; i > 0; i--) {
+        PpRecord *r = recs->pdata[i - 1];
+        if (!isnan(r->t)) {
+            return r->t;
+        }
+    }
+    return NAN;
+}
+
+static void print_report(const Report *rp)
+{
+    if (opt_json) {
+        g_autoptr(json_object) o = json_object_new_object();
+#define I(k, v) json_object_object_add(o, k, json_object_new_int64(v))
+#define D(k, v) json_object_object_add(o, k, isnan(v) ? NULL : \
+                                       json_object_new_double(v))
+        json_object_object_add(o, "mode", json_object_new_string(rp->mode));
+        json_object_object_add(o, "status",
+                               json_object_new_string(rp->status));
+        json_object_object_add(o, "postcopy-switched",
+                               json_object_new_boolean(rp->postcopy_switched));
+        D("switchover-ms", rp->switchover_ms);
+        I("downtime-ms", rp->downtime_ms);
+        I("total-ms", rp->total_ms);
+        I("transferred-bytes", rp->transferred);
+        I("precopy-bytes", rp->precopy_bytes);
+        I("downtime-bytes", rp->downtime_bytes);
+        I("postcopy-bytes", rp->postcopy_bytes);
+        I("postcopy-requests", rp->postcopy_requests);
+        I("blocktime-ms", rp->blocktime_ms);
+        I("nonzero-pages", rp->nonzero_pages);
+        I("zero-pages", rp->zero_pages);
+        D("rate-before", rp->rate_before);
+        D("rate-after", rp->rate_after);
+        json_object_object_add(o, "rate-unit", rp->rate_unit ?
+                               json_object_new_string(rp->rate_unit) : NULL);
+        json_object_object_add(o, "guest-running",
+                               json_object_new_boolean(rp->guest_running));
+        I("verify-bad-pages", rp->verify_bad);
+        I("verify-pages", rp->verify_pages);
+#undef I
+#undef D
+        printf("%s\n", json_object_to_json_string_ext(
+                   o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+        return;
+    }
+    printf("migration report (%s)\n", rp->mode);
+    printf("  %-28s %s\n", "status", rp->status);
+    printf("  %-28s %s\n", "switched to post-copy",
+           rp->postcopy_switched ? "yes" : "no");
+    printf("  %-28s %.1f ms\n", "switchover (STOP->RESUME)", rp->switchover_ms);
+    printf("  %-28s %" G_GINT64_FORMAT " ms\n", "downtime (QEMU)",
+           rp->downtime_ms);
+    printf("  %-28s %" G_GINT64_FORMAT " ms\n", "total time", rp->total_ms);
+    printf("  %-28s %.1f MiB (pre-copy %.1f, stop %.1f, post-copy %.1f)\n",
+           "bytes sent", rp->transferred / 1048576.0,
+           rp->precopy_bytes / 1048576.0, rp->downtime_bytes / 1048576.0,
+           rp->postcopy_bytes / 1048576.0);
+    printf("  %-28s %" G_GINT64_FORMAT " non-zero, %" G_GINT64_FORMAT
+           " zero\n", "pages", rp->nonzero_pages, rp->zero_pages);
+    printf("  %-28s %" G_GINT64_FORMAT "\n", "remote page requests",
+           rp->postcopy_requests);
+    if (rp->blocktime_ms >= 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " ms\n", "guest blocked (dst)",
+               rp->blocktime_ms);
+    }
+    if (rp->rate_unit && !isnan(rp->rate_before) && !isnan(rp->rate_after)) {
+        printf("  %-28s %.0f %s\n", "guest throughput before",
+               rp->rate_before, rp->rate_unit);
+        printf("  %-28s %.0f %s (%.0f%% of before)\n",
+               "guest throughput after", rp->rate_after, rp->rate_unit,
+               100.0 * rp->rate_after / rp->rate_before);
+    }
+    printf("  %-28s %s\n", "guest running on destination",
+           rp->guest_running ? "yes" : "NO");
+    if (rp->verify_bad >= 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " pages, %" G_GINT64_FORMAT
+               " bad\n", "memory verified", rp->verify_pages, rp->verify_bad);
+    }
+}
+
+static bool run(Report *rp, GError **errp)
+{
+    MigMode mode;
+    double after = 0;
+    g_autofree char *append = build_append();
+    g_autofree char *src_dir = NULL, *dst_dir = NULL, *mig_uri = NULL;
+    g_autoptr(PpVm) src = NULL, dst = NULL;
+    g_autoptr(PpQmp) sq = NULL, dq = NULL;
+    const char *wl = workload_name();
+    const char *default_fw[] = { "/usr/share/seabios", "/usr/share/qemu",
+                                 "/usr/lib/ipxe/qemu", NULL };
+    int timeout_ms = opt_timeout * 1000;
+
+    if (!parse_mode(&mode, &after, errp)) {
+        return false;
+    }
+    rp->mode = opt_mode;
+    rp->status = "not-started";
+    rp->verify_bad = -1;
+    rp->blocktime_ms = -1;
+    rp->rate_before = rp->rate_after = NAN;
+    if ((opt_verify || opt_corrupt_page >= 0) &&
+        g_strcmp0(wl, "memverify") != 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "--verify and --corrupt-page need --workload memverify");
+        return false;
+    }
+    if (!opt_run_dir) {
+        opt_run_dir = g_dir_make_tmp("ppmig-XXXXXX", errp);
+        if (!opt_run_dir) {
+            return false;
+        }
+    }
+    src_dir = g_build_filename(opt_run_dir, "src", NULL);
+    dst_dir = g_build_filename(opt_run_dir, "dst", NULL);
+    mig_uri = g_strdup_printf("unix:%s/mig.sock", opt_run_dir);
+
+    PpVmConfig cfg = {
+        .name = "src",
+        .qemu = opt_qemu,
+        .firmware_dirs = opt_firmware ? (const char *const *)opt_firmware :
+                         default_fw,
+        .accel = opt_accel,
+        .mem_mib = (guint)opt_mem,
+        .vcpus = (guint)opt_vcpus,
+        .kernel = opt_kernel,
+        .initrd = opt_initrd,
+        .append = append,
+        .cpus = opt_src_cpus,
+        .run_dir = src_dir,
+        .die_with_parent = true,
+    };
+
+    progress("starting source (%s, %d MiB, %s)", opt_accel, opt_mem,
+             opt_workload ? opt_workload : "no workload");
+    src = pp_vm_start(&cfg, 30000, errp);
+    if (!src) {
+        return false;
+    }
+    sq = pp_qmp_connect(pp_vm_qmp_path(src), QMP_TIMEOUT_MS, errp);
+    if (!sq) {
+        return false;
+    }
+    if (wait_record(src, 0, wl ? wl : "init", "ready", 120000, errp) < 0) {
+        return false;
+    }
+    progress("guest ready; settling %.1f s", opt_settle);
+    g_usleep((gulong)(opt_settle * G_USEC_PER_SEC));
+
+    if (opt_corrupt_page >= 0 && !corrupt_page(src, sq, opt_corrupt_page,
+                                               errp)) {
+        return false;
+    }
+
+    cfg.name = "dst";
+    cfg.cpus = opt_dst_cpus;
+    cfg.run_dir = dst_dir;
+    cfg.incoming_defer = true;
+    dst = pp_vm_start(&cfg, 30000, errp);
+    if (!dst) {
+        return false;
+    }
+    dq = pp_qmp_connect(pp_vm_qmp_path(dst), QMP_TIMEOUT_MS, errp);
+    if (!dq) {
+        return false;
+    }
+
+    /* Capabilities and parameters on both sides. */
+    if (!qmp_simple(sq, "migrate-set-capabilities", caps_args(mode, false),
+                    errp) ||
+        !qmp_simple(dq, "migrate-set-capabilities", caps_args(mode, true),
+                    errp)) {
+        return false;
+    }
+    json_object *params = json_object_new_object();
+    json_object_object_add(params, "max-bandwidth", json_object_new_int64(
+                               (gint64)opt_max_bandwidth * 1048576));
+    if (opt_downtime_ms > 0) {
+        json_object_object_add(params, "downtime-limit",
+                               json_object_new_int64(opt_downtime_ms));
+    }
+    if (!qmp_simple(sq, "migrate-set-parameters", params, errp)) {
+        return false;
+    }
+    json_object *in = json_object_new_object();
+    json_object_object_add(in, "uri", json_object_new_string(mig_uri));
+    if (!qmp_simple(dq, "migrate-incoming", in, errp)) {
+        return false;
+    }
+    json_object *out = json_object_new_object();
+    json_object_object_add(out, "uri", json_object_new_string(mig_uri));
+    progress("migrating (%s)", opt_mode);
+    gint64 start = g_get_monotonic_time();
+    if (!qmp_simple(sq, "migrate", out, errp)) {
+        return false;
+    }
+    rp->status = "active";
+
+    bool postcopy_asked = false;
+    gint64 deadline = start + (gint64)timeout_ms * 1000;
+    g_autoptr(json_object) info = NULL;
+    for (;;) {
+        if (mode != MODE_PRECOPY && !postcopy_asked &&
+            (mode == MODE_POSTCOPY ||
+             g_get_monotonic_time() - start >= after * G_USEC_PER_SEC)) {
+            GError *err = NULL;
+            if (!qmp_simple(sq, "migrate-start-postcopy", NULL, &err)) {
+                /* Pre-copy may have finished first: not an error. */
+                progress("migrate-start-postcopy: %s", err->message);
+                g_error_free(err);
+            }
+            postcopy_asked = true;
+        }
+        g_clear_pointer(&info, json_object_put);
+        info = pp_qmp_execute(sq, "query-migrate", NULL, QMP_TIMEOUT_MS, errp);
+        if (!info) {
+            return false;
+        }
+        const char *st = jget_str(info, "status");
+        if (strcmp(st, "postcopy-active") == 0) {
+            rp->postcopy_switched = true;
+        }
+        if (strcmp(st, "completed") == 0) {
+            break;
+        }
+        if (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0) {
+            rp->status = "failed";
+            g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                        "migration %s: %s", st, jget_str(info, "error-desc"));
+            return false;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                        "migration did not complete within %d s (status %s)",
+                        opt_timeout, st);
+            qmp_simple(sq, "migrate_cancel", NULL, NULL);
+            return false;
+        }
+        g_usleep(50 * 1000);
+    }
+    rp->status = "completed";
+    rp->total_ms = jget_int(info, "total-time", NULL);
+    rp->downtime_ms = jget_int(info, "downtime", NULL);
+    rp->transferred = jget_int(info, "ram", "transferred");
+    rp->precopy_bytes = jget_int(info, "ram", "precopy-bytes");
+    rp->downtime_bytes = jget_int(info, "ram", "downtime-bytes");
+    rp->postcopy_bytes = jget_int(info, "ram", "postcopy-bytes");
+    rp->postcopy_requests = jget_int(info, "ram", "postcopy-requests");
+    rp->nonzero_pages = jget_int(info, "ram", "normal");
+    rp->zero_pages = jget_int(info, "ram", "duplicate");
+
+    /* The destination finishes on its own schedule (post-copy: when the
+     * last page has arrived and the source's stream ended). */
+    for (;;) {
+        g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
+                                                   QMP_TIMEOUT_MS, errp);
+        if (!di) {
+            return false;
+        }
+        const char *st = jget_str(di, "status");
+        if (strcmp(st, "completed") == 0) {
+            rp->blocktime_ms = jget_int(di, "postcopy-blocktime", NULL);
+            break;
+        }
+        if (strcmp(st, "failed") == 0) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                        "destination migration failed: %s",
+                        jget_str(di, "error-desc"));
+            return false;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                        "destination did not complete (status %s)", st);
+            return false;
+        }
+        g_usleep(50 * 1000);
+    }
+
+    g_autoptr(json_object) stop = pp_qmp_next_event(sq, "STOP", 5000, errp);
+    if (!stop) {
+        return false;
+    }
+    g_autoptr(json_object) resume = pp_qmp_next_event(dq, "RESUME", 5000,
+                                                      errp);
+    if (!resume) {
+        return false;
+    }
+    rp->switchover_ms = (pp_qmp_event_time_us(resume) -
+                         pp_qmp_event_time_us(stop)) / 1000.0;
+    progress("completed in %" G_GINT64_FORMAT " ms; switchover %.1f ms",
+             rp->total_ms, rp->switchover_ms);
+
+    /* Watch the guest on the destination. */
+    g_autoptr(GPtrArray) src_recs = pp_records_load(pp_vm_serial_log(src));
+    double t_switch = last_record_time(src_recs);
+    g_usleep((gulong)(opt_observe * G_USEC_PER_SEC));
+    g_autoptr(json_object) status = pp_qmp_execute(dq, "query-status", NULL,
+                                                   QMP_TIMEOUT_MS, errp);
+    if (!status) {
+        return false;
+    }
+    g_autoptr(GPtrArray) dst_recs = pp_records_load(pp_vm_serial_log(dst));
+    rp->guest_running = strcmp(jget_str(status, "status"), "running") == 0 &&
+                        dst_recs->len > 0;
+    if (!rp->guest_running) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                    "guest is not running on the destination (status '%s', "
+                    "%u console records)", jget_str(status, "status"),
+                    dst_recs->len);
+        return false;
+    }
+    if (wl) {
+        rp->rate_before = workload_rate(src_recs, t_switch - opt_settle,
+                                        t_switch, &rp->rate_unit);
+        rp->rate_after = workload_rate(dst_recs, t_switch,
+                                       t_switch + opt_observe, &rp->rate_unit);
+    }
+
+    if (opt_verify) {
+        if (!pp_vm_serial_send(dst, "verify", errp)) {
+            return false;
+        }
+        int i = wait_record(dst, dst_recs->len, "memverify", "check", 120000,
+                            errp);
+        if (i < 0) {
+            return false;
+        }
+        g_autoptr(GPtrArray) recs = pp_records_load(pp_vm_serial_log(dst));
+        PpRecord *r = recs->pdata[i];
+        rp->verify_pages = pp_record_get_int(r, "pages", -1);
+        /* bad_total counts every bad page seen on the source (before the
+         * switch) and on the destination, by passes and by this check. */
+        rp->verify_bad = pp_record_get_int(r, "bad_total", -1);
+        if (rp->verify_bad < 0 || rp->verify_pages <= 0) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                        "malformed memverify check record");
+            return false;
+        }
+    }
+    pp_vm_stop(dst, 5000, NULL);
+    pp_vm_stop(src, 5000, NULL);
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    g_autoptr(GOptionContext) ctx = g_option_context_new(
+        "- boot a guest, migrate it once, report");
+    g_autoptr(GError) err = NULL;
+    Report rp = { 0 };
+
+    g_option_context_add_main_entries(ctx, entries, NULL);
+    g_option_context_set_description(ctx,
+        "Examples:\n"
+        "  ppmig --workload \"memverify --mib=64 --pass-ms=1000\" "
+        "--mode precopy --verify\n"
+        "  ppmig --workload \"memtouch --fill=384 --hot=64\" --mode postcopy "
+        "--src-cpus 0 --dst-cpus 1 --observe 5\n"
+        "\nExit status: 0 migrated (and verified), 1 memory verification "
+        "failed, 2 other failure.\n");
+    if (!g_option_context_parse(ctx, &argc, &argv, &err)) {
+        fprintf(stderr, "ppmig: %s\n", err->message);
+        return 2;
+    }
+    if (argc > 1) {
+        fprintf(stderr, "ppmig: unexpected argument '%s'\n", argv[1]);
+        return 2;
+    }
+    if (!opt_qemu) {
+        opt_qemu = "build/qemu/qemu-system-x86_64";
+    }
+    if (!opt_kernel) {
+        opt_kernel = "build/guest/vmlinuz";
+    }
+    if (!opt_initrd) {
+        opt_initrd = "build/guest/initrd.img";
+    }
+    if (!run(&rp, &err)) {
+        fprintf(stderr, "ppmig: %s\n", err->message);
+        fprintf(stderr, "ppmig: logs are in %s\n", opt_run_dir ? opt_run_dir :
+                "(none)");
+        return 2;
+    }
+    print_report(&rp);
+    if (rp.verify_bad > 0) {
+        fprintf(stderr, "ppmig: memory verification failed: %" G_GINT64_FORMAT
+                " bad page(s); see %s/*/serial.log\n", rp.verify_bad,
+                opt_run_dir);
+        return 1;
+    }
+    return 0;
+}
