@@ -22,7 +22,7 @@ WARN := -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 PKGS := glib-2.0 json-c
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
-ALL_CFLAGS = -std=gnu11 $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib $(PKG_CFLAGS) -MMD -MP
 
 QEMU_SRC := $(if $(QEMU_SOURCE),$(QEMU_SOURCE),$(B)/qemu-src)
 QEMU_BUILD := $(B)/qemu
@@ -68,6 +68,19 @@ $(B)/bin/kvm-probe: tools/kvm-probe.c
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
 
 PROGRAMS := $(B)/bin/ppmig
+
+# cmocka unit tests, one binary per tests/unit/test-*.c.
+UNIT_SRCS := $(wildcard tests/unit/test-*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(B)/tests/unit/%)
+
+$(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIB)
+	$(Q)mkdir -p $(dir $@)
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) $$(pkg-config --libs cmocka) -lm
+
+$(B)/obj/tests/unit/%.o: ALL_CFLAGS += -DTEST_DATA='"$(TOP)/tests/data"' $$(pkg-config --cflags cmocka)
+
+unit-tests: $(UNIT_BINS)
 
 all: $(PROGRAMS)
 
@@ -134,10 +147,10 @@ $(B)/qtest-wrap/qemu-system-x86_64: tests/qtest-wrapper.sh $(B)/accel
 	    -e "s|@FIRMWARE@|$(FIRMWARE)|" $< > $@ && chmod +x $@
 
 # ----------------------------------------------------------------- tests
-check: all qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
+check: all unit-tests qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
 	$(Q)tests/run-tests --build $(B) $(CHECK_ARGS)
 
-check-full: all qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
+check-full: all unit-tests qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
 	$(Q)tests/run-tests --build $(B) --full $(CHECK_ARGS)
 
 # ------------------------------------------------------------------ demo
@@ -170,7 +183,9 @@ help:
 	@echo "  clean, distclean"
 	@echo "Variables: V=1 (verbose), CHECK_ARGS (passed to tests/run-tests)"
 
-.PHONY: all deps qemu qemu-source qemu-upstream qemu-export guest check \
+
+.SECONDARY:
+.PHONY: unit-tests all deps qemu qemu-source qemu-upstream qemu-export guest check \
         check-full demo install clean distclean help
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)

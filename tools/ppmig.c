@@ -123,6 +123,9 @@ typedef struct Report {
     gint64 blocktime_ms;        /* destination, post-copy only; -1 unknown */
     gint64 nonzero_pages, zero_pages;
     double rate_before, rate_after; /* workload units/s; NAN if none */
+    double rate_first_s;        /* same, first second after the switch */
+    double longest_gap_ms;      /* largest gap between progress records
+                                 * across the switch (guest stall) */
     const char *rate_unit;
     gint64 verify_bad;          /* -1: not verified */
     gint64 verify_pages;
@@ -382,41 +385,86 @@ static bool corrupt_page(PpVm *vm, PpQmp *qmp, int page, GError **errp)
     return true;
 }
 
-/* Mean rate of memtouch "rate" (units) or memverify "pass" (pages)
- * records with guest time in (t0, t1]. */
+/* Progress units of a memtouch "rate" (touches) or memverify "pass"
+ * (pages) record; -1 for other records. */
+static gint64 record_units(PpRecord *r, const char **unit)
+{
+    if (strcmp(r->prog, "memtouch") == 0 && strcmp(r->event, "rate") == 0) {
+        *unit = "touches/s";
+        return pp_record_get_int(r, "units", 0);
+    }
+    if (strcmp(r->prog, "memverify") == 0 && strcmp(r->event, "pass") == 0) {
+        *unit = "pages/s";
+        return pp_record_get_int(r, "pages", 0);
+    }
+    return -1;
+}
+
+/*
+ * Mean workload rate over guest time (t0, t1] of @recs (source records
+ * followed by destination records).  A record counts the units done since
+ * the previous one, so the interval is anchored at the last record at or
+ * before t0 (or, lacking one, at the first record inside the window).
+ */
 static double workload_rate(GPtrArray *recs, double t0, double t1,
                             const char **unit)
 {
-    double sum = 0, first = NAN, last = NAN;
+    double anchor = NAN, last = NAN, sum = 0;
 
     for (guint i = 0; i < recs->len; i++) {
         PpRecord *r = recs->pdata[i];
-        gint64 v;
-        if (strcmp(r->prog, "memtouch") == 0 &&
-            strcmp(r->event, "rate") == 0) {
-            v = pp_record_get_int(r, "units", 0);
-            *unit = "touches/s";
-        } else if (strcmp(r->prog, "memverify") == 0 &&
-                   strcmp(r->event, "pass") == 0) {
-            v = pp_record_get_int(r, "pages", 0);
-            *unit = "pages/s";
-        } else {
+        gint64 v = record_units(r, unit);
+        if (v < 0 || isnan(r->t) || r->t > t1) {
             continue;
         }
-        if (isnan(r->t) || r->t <= t0 || r->t > t1) {
+        if (r->t <= t0 || isnan(anchor)) {
+            anchor = r->t;
+            sum = 0;
             continue;
         }
-        if (isnan(first)) {
-            first = r->t;
-        } else {
-            sum += (double)v;   /* units of the interval ending at r->t */
-        }
+        sum += (double)v;
         last = r->t;
     }
-    if (isnan(first) || last <= first) {
+    if (isnan(anchor) || isnan(last) || last <= anchor) {
         return NAN;
     }
-    return sum / (last - first);
+    return sum / (last - anchor);
+}
+
+static gint cmp_double(gconstpointer a, gconstpointer b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+/* Largest gap between consecutive progress records of either log with
+ * guest time in (t0, t1]: the longest time the workload made no progress. */
+static double longest_gap(GPtrArray *a, GPtrArray *b, double t0, double t1)
+{
+    g_autoptr(GArray) ts = g_array_new(FALSE, FALSE, sizeof(double));
+    double gap = NAN;
+
+    for (int k = 0; k < 2; k++) {
+        GPtrArray *recs = k ? b : a;
+        for (guint i = 0; i < recs->len; i++) {
+            PpRecord *r = recs->pdata[i];
+            if ((strcmp(r->event, "rate") == 0 ||
+                 strcmp(r->event, "pass") == 0) &&
+                !isnan(r->t) && r->t > t0 && r->t <= t1) {
+                g_array_append_val(ts, r->t);
+            }
+        }
+    }
+    g_array_sort(ts, (GCompareFunc)cmp_double);
+    for (guint i = 1; i < ts->len; i++) {
+        double d = g_array_index(ts, double, i) -
+                   g_array_index(ts, double, i - 1);
+        if (isnan(gap) || d > gap) {
+            gap = d;
+        }
+    }
+    return gap * 1000;
 }
 
 static double last_record_time(GPtrArray *recs)
@@ -455,6 +503,8 @@ static void print_report(const Report *rp)
         I("zero-pages", rp->zero_pages);
         D("rate-before", rp->rate_before);
         D("rate-after", rp->rate_after);
+        D("rate-first-second", rp->rate_first_s);
+        D("longest-stall-ms", rp->longest_gap_ms);
         json_object_object_add(o, "rate-unit", rp->rate_unit ?
                                json_object_new_string(rp->rate_unit) : NULL);
         json_object_object_add(o, "guest-running",
@@ -491,8 +541,13 @@ static void print_report(const Report *rp)
         printf("  %-28s %.0f %s\n", "guest throughput before",
                rp->rate_before, rp->rate_unit);
         printf("  %-28s %.0f %s (%.0f%% of before)\n",
-               "guest throughput after", rp->rate_after, rp->rate_unit,
+               "  first second after", rp->rate_first_s, rp->rate_unit,
+               100.0 * rp->rate_first_s / rp->rate_before);
+        printf("  %-28s %.0f %s (%.0f%% of before)\n",
+               "  whole observation", rp->rate_after, rp->rate_unit,
                100.0 * rp->rate_after / rp->rate_before);
+        printf("  %-28s %.0f ms\n", "longest guest stall",
+               rp->longest_gap_ms);
     }
     printf("  %-28s %s\n", "guest running on destination",
            rp->guest_running ? "yes" : "NO");
@@ -522,7 +577,8 @@ static bool run(Report *rp, GError **errp)
     rp->status = "not-started";
     rp->verify_bad = -1;
     rp->blocktime_ms = -1;
-    rp->rate_before = rp->rate_after = NAN;
+    rp->rate_before = rp->rate_after = rp->rate_first_s = NAN;
+    rp->longest_gap_ms = NAN;
     if ((opt_verify || opt_corrupt_page >= 0) &&
         g_strcmp0(wl, "memverify") != 0) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
@@ -734,10 +790,22 @@ static bool run(Report *rp, GError **errp)
         return false;
     }
     if (wl) {
-        rp->rate_before = workload_rate(src_recs, t_switch - opt_settle,
-                                        t_switch, &rp->rate_unit);
-        rp->rate_after = workload_rate(dst_recs, t_switch,
-                                       t_switch + opt_observe, &rp->rate_unit);
+        g_autoptr(GPtrArray) all = g_ptr_array_new();
+        for (guint i = 0; i < src_recs->len; i++) {
+            g_ptr_array_add(all, src_recs->pdata[i]);
+        }
+        for (guint i = 0; i < dst_recs->len; i++) {
+            g_ptr_array_add(all, dst_recs->pdata[i]);
+        }
+        rp->rate_before = workload_rate(all, t_switch - opt_settle, t_switch,
+                                        &rp->rate_unit);
+        rp->rate_after = workload_rate(all, t_switch, t_switch + opt_observe,
+                                       &rp->rate_unit);
+        rp->rate_first_s = workload_rate(all, t_switch, t_switch + 1.0,
+                                         &rp->rate_unit);
+        rp->longest_gap_ms = longest_gap(src_recs, dst_recs,
+                                         t_switch - opt_settle,
+                                         t_switch + opt_observe);
     }
 
     if (opt_verify) {

@@ -16,7 +16,6 @@
 #ifndef PP_LAUNCHER_H
 #define PP_LAUNCHER_H
 
-#define _GNU_SOURCE
 #include <glib.h>
 #include <sched.h>
 #include <stdbool.h>

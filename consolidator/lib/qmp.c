@@ -167,6 +167,8 @@ PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
 
     qmp->fd = fd;
     qmp->tok = json_tokener_new_ex(64);
+    json_tokener_set_flags(qmp->tok, JSON_TOKENER_STRICT |
+                                     JSON_TOKENER_ALLOW_TRAILING_CHARS);
     qmp->next_id = 1;
     g_queue_init(&qmp->events);
 

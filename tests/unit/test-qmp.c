@@ -1,0 +1,343 @@
+/*
+ * Unit tests: QMP client against a fake server replaying transcripts from
+ * tests/data/qmp (see basic.txt for the format), plus generated abuse: a
+ * message larger than the client's bound.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "pp-error.h"
+#include "qmp.h"
+
+#ifndef TEST_DATA
+#define TEST_DATA "tests/data"
+#endif
+
+typedef struct FakeServer {
+    int fd;
+    char *script;           /* transcript text, or NULL */
+    GString *raw;           /* or: bytes to send after the greeting dance */
+    GThread *thread;
+    char *failure;          /* set when the client deviated from the script */
+} FakeServer;
+
+static bool send_chunked(int fd, const char *s, size_t len, size_t chunk)
+{
+    while (len > 0) {
+        size_t n = chunk && chunk < len ? chunk : len;
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0) {
+            return false;
+        }
+        s += w;
+        len -= (size_t)w;
+        if (chunk) {
+            g_usleep(200);
+        }
+    }
+    return true;
+}
+
+/* Read one request line from the client; NULL on EOF. */
+static char *read_line(int fd)
+{
+    GString *s = g_string_new(NULL);
+    char c;
+
+    for (;;) {
+        ssize_t n = recv(fd, &c, 1, 0);
+        if (n <= 0) {
+            g_string_free(s, TRUE);
+            return NULL;
+        }
+        if (c == '\n') {
+            return g_string_free(s, FALSE);
+        }
+        g_string_append_c(s, c);
+    }
+}
+
+static gpointer server_main(gpointer opaque)
+{
+    FakeServer *fs = opaque;
+    g_auto(GStrv) lines = g_strsplit(fs->script, "\n", -1);
+    gint64 id = -1, prev_id = -1;
+    size_t chunk = 0;
+
+    for (char **l = lines; *l; l++) {
+        char *line = *l;
+        if (g_str_has_prefix(line, "S ") || g_str_has_prefix(line, "RAW ")) {
+            bool raw = line[0] == 'R';
+            g_autofree char *id_s = g_strdup_printf("%" G_GINT64_FORMAT, id);
+            g_autofree char *prev_s = g_strdup_printf("%" G_GINT64_FORMAT,
+                                                      prev_id);
+            g_autoptr(GString) msg = g_string_new(line + (raw ? 4 : 2));
+            g_string_replace(msg, "@PREVID", prev_s, 0);
+            g_string_replace(msg, "@ID", id_s, 0);
+            if (!raw) {
+                g_string_append_c(msg, '\n');
+            }
+            if (!send_chunked(fs->fd, msg->str, msg->len, chunk)) {
+                break;
+            }
+        } else if (g_str_has_prefix(line, "C ")) {
+            g_autofree char *req = read_line(fs->fd);
+            g_autoptr(json_object) o = req ? json_tokener_parse(req) : NULL;
+            json_object *ex, *jid;
+            if (!o || !json_object_object_get_ex(o, "execute", &ex) ||
+                strcmp(json_object_get_string(ex), line + 2) != 0 ||
+                !json_object_object_get_ex(o, "id", &jid)) {
+                fs->failure = g_strdup_printf("expected '%s', got '%s'",
+                                              line + 2, req ? req : "EOF");
+                break;
+            }
+            prev_id = id;
+            id = json_object_get_int64(jid);
+        } else if (g_str_has_prefix(line, "SPLIT ")) {
+            chunk = (size_t)atoi(line + 6);
+        } else if (strcmp(line, "CLOSE") == 0) {
+            break;
+        }
+    }
+    if (fs->raw) {
+        send_chunked(fs->fd, fs->raw->str, fs->raw->len, 0);
+    }
+    shutdown(fs->fd, SHUT_RDWR);
+    return NULL;
+}
+
+/* Start a fake server for @transcript; returns the client's end. */
+static int fake_start(FakeServer *fs, const char *transcript, GString *raw)
+{
+    int sv[2];
+    g_autofree char *path = g_build_filename(TEST_DATA, "qmp", transcript,
+                                             NULL);
+
+    memset(fs, 0, sizeof(*fs));
+    if (!g_file_get_contents(path, &fs->script, NULL, NULL)) {
+        fail_msg("cannot read transcript %s", path);
+    }
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                     0);
+    fs->fd = sv[1];
+    fs->raw = raw;
+    fs->thread = g_thread_new("fake-qmp", server_main, fs);
+    return sv[0];
+}
+
+static void fake_finish(FakeServer *fs)
+{
+    g_thread_join(fs->thread);
+    close(fs->fd);
+    if (fs->failure) {
+        fail_msg("fake server: %s", fs->failure);
+    }
+    g_free(fs->script);
+    if (fs->raw) {
+        g_string_free(fs->raw, TRUE);
+    }
+}
+
+static void run_basic(const char *transcript)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, transcript, NULL);
+    g_autoptr(PpQmp) q = pp_qmp_new_fd(fd, 2000, &err);
+
+    assert_non_null(q);
+    assert_null(err);
+    /* An event arrives before the reply: queued, reply still matched. */
+    g_autoptr(json_object) st = pp_qmp_execute(q, "query-status", NULL, 2000,
+                                               &err);
+    if (!st) {
+        fail_msg("query-status: %s", err->message);
+    }
+    json_object *s;
+    assert_true(json_object_object_get_ex(st, "status", &s));
+    assert_string_equal(json_object_get_string(s), "running");
+
+    g_autoptr(json_object) ev = pp_qmp_next_event(q, "STOP", 0, &err);
+    assert_non_null(ev);
+    assert_int_equal(pp_qmp_event_time_us(ev), 1700000000LL * 1000000 + 250);
+
+    /* QEMU's error reply becomes PP_ERROR_COMMAND with its description. */
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string("unix:/x"));
+    g_autoptr(json_object) r = pp_qmp_execute(q, "migrate", args, 2000, &err);
+    assert_null(r);
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_COMMAND));
+    assert_non_null(strstr(err->message, "migration process in progress"));
+    assert_true(pp_qmp_is_connected(q));
+    g_clear_error(&err);
+
+    /* No more events: a zero-timeout wait says so without blocking long. */
+    g_autoptr(json_object) none = pp_qmp_next_event(q, NULL, 0, &err);
+    assert_null(none);
+    assert_non_null(err);
+    fake_finish(&fs);
+}
+
+static void test_basic(void **state)
+{
+    run_basic("basic.txt");
+}
+
+static void test_split_reads(void **state)
+{
+    run_basic("split.txt");
+}
+
+/* Connect through the fake server and run one query-status expecting an
+ * error of @code; then the connection must be dead. */
+static void expect_failure(const char *transcript, GString *raw, int code,
+                           const char *needle)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, transcript, raw);
+    g_autoptr(PpQmp) q = pp_qmp_new_fd(fd, 2000, &err);
+
+    assert_non_null(q);
+    g_autoptr(json_object) r = pp_qmp_execute(q, "query-status", NULL, 5000,
+                                              &err);
+    assert_null(r);
+    assert_non_null(err);
+    if (!g_error_matches(err, PP_ERROR, code)) {
+        fail_msg("expected error code %d, got %d: %s", code, err->code,
+                 err->message);
+    }
+    if (needle && !strstr(err->message, needle)) {
+        fail_msg("error '%s' lacks '%s'", err->message, needle);
+    }
+    assert_false(pp_qmp_is_connected(q));
+    g_clear_error(&err);
+    g_autoptr(json_object) again = pp_qmp_execute(q, "query-status", NULL,
+                                                  100, &err);
+    assert_null(again);
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_DISCONNECTED));
+    fake_finish(&fs);
+}
+
+static void test_garbage(void **state)
+{
+    expect_failure("garbage.txt", NULL, PP_ERROR_PROTOCOL, "malformed JSON");
+}
+
+static void test_eof_mid_reply(void **state)
+{
+    expect_failure("eof-mid-reply.txt", NULL, PP_ERROR_DISCONNECTED,
+                   "middle of a message");
+}
+
+static void test_unknown_id(void **state)
+{
+    expect_failure("unknown-id.txt", NULL, PP_ERROR_PROTOCOL, "unknown id");
+}
+
+static void test_non_object(void **state)
+{
+    expect_failure("non-object.txt", NULL, PP_ERROR_PROTOCOL, "not an object");
+}
+
+static void test_huge_message(void **state)
+{
+    /* A syntactically fine reply that never ends within the bound. */
+    GString *raw = g_string_new("{\"return\": \"");
+    while (raw->len < PP_QMP_MAX_MESSAGE + 65536) {
+        g_string_append(raw, "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa");
+    }
+    g_string_append(raw, "\"}\n");
+    expect_failure("caps-only.txt", raw, PP_ERROR_PROTOCOL, "exceeds");
+}
+
+static void test_not_qmp(void **state)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, "not-qmp.txt", NULL);
+    g_autoptr(PpQmp) q = pp_qmp_new_fd(fd, 2000, &err);
+
+    assert_null(q);
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_PROTOCOL));
+    assert_non_null(strstr(err->message, "QMP banner"));
+    fake_finish(&fs);
+}
+
+static void test_late_reply_dropped(void **state)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, "late-reply.txt", NULL);
+    g_autoptr(PpQmp) q = pp_qmp_new_fd(fd, 2000, &err);
+    json_object *s;
+
+    assert_non_null(q);
+    g_autoptr(json_object) r1 = pp_qmp_execute(q, "query-status", NULL, 100,
+                                               &err);
+    assert_null(r1);
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_TIMEOUT));
+    g_clear_error(&err);
+    g_autoptr(json_object) r2 = pp_qmp_execute(q, "query-migrate", NULL, 2000,
+                                               &err);
+    if (!r2) { fail_msg("r2: %s", err->message); }
+    assert_true(json_object_object_get_ex(r2, "status", &s));
+    assert_string_equal(json_object_get_string(s), "completed");
+    fake_finish(&fs);
+}
+
+static void test_connect_errors(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(PpQmp) q = pp_qmp_connect("/nonexistent/qmp.sock", 100, &err);
+    g_autofree char *longpath = g_strnfill(200, 'x');
+
+    assert_null(q);
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_IO));
+    assert_non_null(strstr(err->message, "/nonexistent/qmp.sock"));
+    g_clear_error(&err);
+    q = pp_qmp_connect(longpath, 100, &err);
+    assert_null(q);
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_INVALID));
+}
+
+static void test_greeting_timeout(void **state)
+{
+    int sv[2];
+    g_autoptr(GError) err = NULL;
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                     0);
+    g_autoptr(PpQmp) q = pp_qmp_new_fd(sv[0], 100, &err);
+    assert_null(q);
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_TIMEOUT));
+    close(sv[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_basic),
+        cmocka_unit_test(test_split_reads),
+        cmocka_unit_test(test_garbage),
+        cmocka_unit_test(test_eof_mid_reply),
+        cmocka_unit_test(test_unknown_id),
+        cmocka_unit_test(test_non_object),
+        cmocka_unit_test(test_huge_message),
+        cmocka_unit_test(test_not_qmp),
+        cmocka_unit_test(test_late_reply_dropped),
+        cmocka_unit_test(test_connect_errors),
+        cmocka_unit_test(test_greeting_timeout),
+    };
+    return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
+}
