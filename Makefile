@@ -19,7 +19,7 @@ endif
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Wshadow
-PKGS := glib-2.0 json-c
+PKGS := glib-2.0 json-c sqlite3
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib -Iconsolidator/policy $(PKG_CFLAGS) -MMD -MP
@@ -47,7 +47,8 @@ config.mak: configure | $(B)/.deps-stamp
 # ------------------------------------------------------------ C programs
 LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/policy/policy.c consolidator/policy/threshold.c \
-            consolidator/lib/qmp.c consolidator/lib/guestlog.c
+            consolidator/lib/qmp.c consolidator/lib/guestlog.c \
+            consolidator/lib/store.c consolidator/lib/procstat.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB := $(B)/libpostpack.a
 
