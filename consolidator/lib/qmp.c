@@ -1,5 +1,5 @@
 /*
- * Synchronous QMP client (see qmp.h).
+ * QMP client (see qmp.h).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
+#include <glib-unix.h>
 
 struct PpQmp {
     int fd;                 /* -1 once disconnected */
@@ -23,10 +24,40 @@ struct PpQmp {
     guint64 next_id;
     GQueue events;          /* json_object *, oldest first */
     char *version;
+
+    /* Asynchronous mode (attached to a main context). */
+    GMainContext *ctx;
+    GSource *watch;
+    GHashTable *pending;    /* id (guint64 *) -> Pending * */
+    PpQmpEventFunc on_event;
+    PpQmpClosedFunc on_closed;
+    gpointer opaque;
+    bool closed_reported;
+    int dispatching;        /* callbacks running: defer the free */
+    bool free_requested;
+    GSource *kick;          /* idle: deliver queued events and failures */
+    GQueue failed;          /* Pending * that failed before being sent */
 };
+
+typedef struct Pending {
+    PpQmp *qmp;
+    guint64 id;
+    char *command;
+    PpQmpReplyFunc cb;
+    gpointer opaque;
+    GSource *timeout;
+} Pending;
+
+static void qmp_really_free(PpQmp *qmp);
+static void pending_free(gpointer p);
 
 static void qmp_disconnect(PpQmp *qmp)
 {
+    if (qmp->watch) {
+        g_source_destroy(qmp->watch);
+        g_source_unref(qmp->watch);
+        qmp->watch = NULL;
+    }
     if (qmp->fd >= 0) {
         close(qmp->fd);
         qmp->fd = -1;
@@ -375,16 +406,309 @@ static void put_json(gpointer obj)
     json_object_put(obj);
 }
 
+static void pending_free(gpointer p)
+{
+    Pending *pd = p;
+
+    if (pd->timeout) {
+        g_source_destroy(pd->timeout);
+        g_source_unref(pd->timeout);
+    }
+    g_free(pd->command);
+    g_free(pd);
+}
+
 void pp_qmp_free(PpQmp *qmp)
 {
     if (!qmp) {
         return;
     }
+    if (qmp->dispatching) {
+        qmp->free_requested = true;
+        qmp_disconnect(qmp);
+        return;
+    }
+    qmp_really_free(qmp);
+}
+
+static void qmp_really_free(PpQmp *qmp)
+{
     qmp_disconnect(qmp);
+    if (qmp->kick) {
+        g_source_destroy(qmp->kick);
+        g_source_unref(qmp->kick);
+    }
+    g_queue_clear_full(&qmp->failed, pending_free);
+    if (qmp->pending) {
+        /* Freed without a close report: drop callbacks silently. */
+        g_hash_table_unref(qmp->pending);
+    }
+    if (qmp->ctx) {
+        g_main_context_unref(qmp->ctx);
+    }
     if (qmp->tok) {
         json_tokener_free(qmp->tok);
     }
     g_queue_clear_full(&qmp->events, put_json);
     g_free(qmp->version);
     g_free(qmp);
+}
+
+/* ------------------------------------------------------------------ */
+/* Asynchronous mode                                                   */
+
+/* Run a callback section; returns false when the PpQmp was freed in it. */
+static void dispatch_enter(PpQmp *qmp)
+{
+    qmp->dispatching++;
+}
+
+static bool dispatch_leave(PpQmp *qmp)
+{
+    if (--qmp->dispatching == 0 && qmp->free_requested) {
+        qmp_really_free(qmp);
+        return false;
+    }
+    return !qmp->free_requested;
+}
+
+static void complete(PpQmp *qmp, Pending *pd, json_object *ret,
+                     const GError *err)
+{
+    /* Steal from the table first: the callback may send or free. */
+    g_hash_table_steal(qmp->pending, &pd->id);
+    if (pd->cb) {
+        pd->cb(qmp, ret, err, pd->opaque);
+    }
+    pending_free(pd);
+}
+
+/* Fail every pending command and report the close, once. */
+static void async_closed(PpQmp *qmp, const GError *why)
+{
+    GHashTableIter it;
+    gpointer key, value;
+    g_autoptr(GError) disc = NULL;
+
+    qmp_disconnect(qmp);
+    if (qmp->closed_reported) {
+        return;
+    }
+    qmp->closed_reported = true;
+    disc = g_error_new(PP_ERROR, PP_ERROR_DISCONNECTED, "%s",
+                       why ? why->message : "QMP connection closed");
+    dispatch_enter(qmp);
+    for (;;) {
+        g_hash_table_iter_init(&it, qmp->pending);
+        if (!g_hash_table_iter_next(&it, &key, &value)) {
+            break;
+        }
+        complete(qmp, value, NULL, disc);
+        if (qmp->free_requested) {
+            break;
+        }
+    }
+    if (!qmp->free_requested && qmp->on_closed) {
+        qmp->on_closed(qmp, disc, qmp->opaque);
+    }
+    dispatch_leave(qmp);
+}
+
+static void deliver_event(PpQmp *qmp, json_object *ev)
+{
+    json_object *name, *data = NULL;
+
+    if (!qmp->on_event || !json_object_object_get_ex(ev, "event", &name)) {
+        return;
+    }
+    json_object_object_get_ex(ev, "data", &data);
+    qmp->on_event(qmp, json_object_get_string(name), data,
+                  pp_qmp_event_time_us(ev), qmp->opaque);
+}
+
+/* Handle one message in async mode; false when the connection died. */
+static bool async_message(PpQmp *qmp, json_object *msg)
+{
+    json_object *jid, *ret, *err;
+    guint64 id;
+    Pending *pd;
+
+    if (json_object_object_get_ex(msg, "event", NULL)) {
+        deliver_event(qmp, msg);
+        return true;
+    }
+    if (!json_object_object_get_ex(msg, "id", &jid) ||
+        !json_object_is_type(jid, json_type_int)) {
+        g_autoptr(GError) e = g_error_new(PP_ERROR, PP_ERROR_PROTOCOL,
+                                          "QMP reply without a numeric id");
+        async_closed(qmp, e);
+        return false;
+    }
+    id = json_object_get_uint64(jid);
+    pd = g_hash_table_lookup(qmp->pending, &id);
+    if (!pd) {
+        if (id < qmp->next_id) {
+            return true; /* late reply to a command that timed out */
+        }
+        g_autoptr(GError) e = g_error_new(
+            PP_ERROR, PP_ERROR_PROTOCOL,
+            "QMP reply for unknown id %" G_GUINT64_FORMAT, id);
+        async_closed(qmp, e);
+        return false;
+    }
+    if (json_object_object_get_ex(msg, "return", &ret)) {
+        complete(qmp, pd, ret, NULL);
+    } else if (json_object_object_get_ex(msg, "error", &err)) {
+        json_object *desc = NULL;
+        json_object_object_get_ex(err, "desc", &desc);
+        g_autoptr(GError) e = g_error_new(
+            PP_ERROR, PP_ERROR_COMMAND, "%s: %s", pd->command,
+            desc ? json_object_get_string(desc) : "unknown error");
+        complete(qmp, pd, NULL, e);
+    } else {
+        g_autoptr(GError) e = g_error_new(
+            PP_ERROR, PP_ERROR_PROTOCOL,
+            "QMP reply to '%s' has neither return nor error", pd->command);
+        async_closed(qmp, e);
+        return false;
+    }
+    return true;
+}
+
+static gboolean on_readable(gint fd, GIOCondition cond, gpointer opaque)
+{
+    PpQmp *qmp = opaque;
+    bool alive = true;
+
+    dispatch_enter(qmp);
+    while (alive && qmp->fd >= 0 && !qmp->free_requested) {
+        bool timed_out;
+        g_autoptr(GError) err = NULL;
+        g_autoptr(json_object) msg = read_message(qmp, 0, &timed_out, &err);
+        if (!msg) {
+            if (!timed_out) {
+                async_closed(qmp, err);
+            }
+            break;
+        }
+        alive = async_message(qmp, msg);
+    }
+    dispatch_leave(qmp);
+    return G_SOURCE_CONTINUE; /* a disconnect destroys the source */
+}
+
+static gboolean deliver_queued(gpointer opaque)
+{
+    PpQmp *qmp = opaque;
+    json_object *ev;
+    Pending *pd;
+
+    g_source_unref(qmp->kick);
+    qmp->kick = NULL;
+    dispatch_enter(qmp);
+    while (!qmp->free_requested && (ev = g_queue_pop_head(&qmp->events))) {
+        deliver_event(qmp, ev);
+        json_object_put(ev);
+    }
+    while (!qmp->free_requested && (pd = g_queue_pop_head(&qmp->failed))) {
+        g_autoptr(GError) e = g_error_new(PP_ERROR, PP_ERROR_DISCONNECTED,
+                                          "QMP connection is closed");
+        if (pd->cb) {
+            pd->cb(qmp, NULL, e, pd->opaque);
+        }
+        pending_free(pd);
+    }
+    if (!qmp->free_requested && qmp->fd < 0) {
+        async_closed(qmp, NULL);
+    }
+    dispatch_leave(qmp);
+    return G_SOURCE_REMOVE;
+}
+
+/* Schedule deliver_queued() on the loop (at most one pending at a time). */
+static void kick(PpQmp *qmp)
+{
+    if (qmp->kick) {
+        return;
+    }
+    qmp->kick = g_idle_source_new();
+    g_source_set_callback(qmp->kick, deliver_queued, qmp, NULL);
+    g_source_attach(qmp->kick, qmp->ctx);
+}
+
+void pp_qmp_attach(PpQmp *qmp, GMainContext *ctx, PpQmpEventFunc on_event,
+                   PpQmpClosedFunc on_closed, gpointer opaque)
+{
+    g_return_if_fail(!qmp->ctx);
+    qmp->ctx = ctx ? g_main_context_ref(ctx) : g_main_context_ref_thread_default();
+    qmp->on_event = on_event;
+    qmp->on_closed = on_closed;
+    qmp->opaque = opaque;
+    qmp->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
+                                         pending_free);
+    if (qmp->fd >= 0) {
+        qmp->watch = g_unix_fd_source_new(qmp->fd, G_IO_IN | G_IO_HUP |
+                                          G_IO_ERR);
+        g_source_set_callback(qmp->watch, G_SOURCE_FUNC(on_readable), qmp,
+                              NULL);
+        g_source_attach(qmp->watch, qmp->ctx);
+    }
+    /* Queued events (and a connection that is already dead) are reported
+     * from the loop, never from inside this call. */
+    kick(qmp);
+}
+
+static gboolean on_timeout(gpointer opaque)
+{
+    Pending *pd = opaque;
+    PpQmp *qmp = pd->qmp;
+    g_autoptr(GError) e = g_error_new(PP_ERROR, PP_ERROR_TIMEOUT,
+                                      "QMP command '%s' got no reply in time",
+                                      pd->command);
+
+    g_source_unref(pd->timeout);
+    pd->timeout = NULL;
+    dispatch_enter(qmp);
+    complete(qmp, pd, NULL, e);
+    dispatch_leave(qmp);
+    return G_SOURCE_REMOVE;
+}
+
+void pp_qmp_send(PpQmp *qmp, const char *command, json_object *args,
+                 int timeout_ms, PpQmpReplyFunc cb, gpointer opaque)
+{
+    g_autoptr(json_object) req = json_object_new_object();
+    Pending *pd = g_new0(Pending, 1);
+
+    g_return_if_fail(qmp->ctx);
+    pd->qmp = qmp;
+    pd->command = g_strdup(command);
+    pd->cb = cb;
+    pd->opaque = opaque;
+    if (qmp->fd < 0) {
+        json_object_put(args);
+        g_queue_push_tail(&qmp->failed, pd);
+        kick(qmp);
+        return;
+    }
+    pd->id = qmp->next_id++;
+    json_object_object_add(req, "execute", json_object_new_string(command));
+    if (args) {
+        json_object_object_add(req, "arguments", args);
+    }
+    json_object_object_add(req, "id", json_object_new_uint64(pd->id));
+    pd->timeout = g_timeout_source_new((guint)timeout_ms);
+    g_source_set_callback(pd->timeout, on_timeout, pd, NULL);
+    g_source_attach(pd->timeout, qmp->ctx);
+    g_hash_table_insert(qmp->pending, &pd->id, pd);
+
+    g_autofree char *line = g_strdup_printf(
+        "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+    g_autoptr(GError) err = NULL;
+    /* Local unix socket, small requests: a blocking send is bounded by
+     * the kernel buffer.  A failure closes the connection; the pending
+     * command fails from the loop like every other. */
+    if (!send_all(qmp, line, &err)) {
+        kick(qmp);
+    }
 }

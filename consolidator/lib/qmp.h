@@ -1,10 +1,17 @@
 /*
- * A small synchronous QMP client.
+ * A small QMP client, synchronous or driven by a GLib main loop.
  *
  * One PpQmp is one connection to one QEMU monitor.  Connecting reads the
- * greeting and negotiates capabilities; pp_qmp_execute() sends a command
- * with a fresh id and waits (bounded) for its reply; asynchronous events
- * that arrive meanwhile are queued and handed out by pp_qmp_next_event().
+ * greeting and negotiates capabilities (bounded, synchronous: QEMU answers
+ * at once when it is alive).  Then either:
+ *  - synchronous use: pp_qmp_execute() sends a command with a fresh id and
+ *    waits (bounded) for its reply; events that arrive meanwhile are
+ *    queued and handed out by pp_qmp_next_event(); or
+ *  - asynchronous use: pp_qmp_attach() hands the connection to a GLib main
+ *    context; pp_qmp_send() registers a reply callback with its own
+ *    timeout, events go to the attach-time callback, and a closed
+ *    connection is reported once.  The synchronous calls must not be used
+ *    after attaching.
  *
  * Everything QEMU sends is treated as untrusted: a message larger than
  * PP_QMP_MAX_MESSAGE, malformed JSON, a reply to an id never sent, or EOF
@@ -63,6 +70,34 @@ gint64 pp_qmp_event_time_us(json_object *event);
 const char *pp_qmp_version(PpQmp *qmp);
 
 bool pp_qmp_is_connected(PpQmp *qmp);
+
+/* Asynchronous mode. */
+typedef void (*PpQmpReplyFunc)(PpQmp *qmp, json_object *ret,
+                               const GError *err, gpointer opaque);
+typedef void (*PpQmpEventFunc)(PpQmp *qmp, const char *name,
+                               json_object *data, gint64 time_us,
+                               gpointer opaque);
+typedef void (*PpQmpClosedFunc)(PpQmp *qmp, const GError *why,
+                                gpointer opaque);
+
+/*
+ * Switch @qmp to asynchronous mode on @ctx (NULL: the default context).
+ * Events already queued are delivered from the main loop.  @on_closed is
+ * called once when the connection dies (after every pending reply
+ * callback got PP_ERROR_DISCONNECTED).  Callbacks may call pp_qmp_free().
+ */
+void pp_qmp_attach(PpQmp *qmp, GMainContext *ctx, PpQmpEventFunc on_event,
+                   PpQmpClosedFunc on_closed, gpointer opaque);
+
+/*
+ * Send @command with @args (consumed; may be NULL).  @cb (may be NULL)
+ * gets exactly one call: the "return" value (borrowed: take a reference
+ * to keep it) or an error (PP_ERROR_COMMAND, PP_ERROR_TIMEOUT after
+ * @timeout_ms, PP_ERROR_DISCONNECTED, PP_ERROR_PROTOCOL).  A failed send
+ * is reported through @cb from the main loop, never from inside this call.
+ */
+void pp_qmp_send(PpQmp *qmp, const char *command, json_object *args,
+                 int timeout_ms, PpQmpReplyFunc cb, gpointer opaque);
 
 void pp_qmp_free(PpQmp *qmp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpQmp, pp_qmp_free)

@@ -324,6 +324,168 @@ static void test_greeting_timeout(void **state)
     close(sv[1]);
 }
 
+/* ---- asynchronous mode ---- */
+
+typedef struct AsyncCtx {
+    GMainLoop *loop;
+    GPtrArray *log;     /* what happened, in order */
+    int closed;
+    bool free_in_cb;
+} AsyncCtx;
+
+static void a_event(PpQmp *q, const char *name, json_object *data,
+                    gint64 t, gpointer opaque)
+{
+    AsyncCtx *c = opaque;
+    g_ptr_array_add(c->log, g_strdup_printf("event %s", name));
+}
+
+static void a_closed(PpQmp *q, const GError *why, gpointer opaque)
+{
+    AsyncCtx *c = opaque;
+    c->closed++;
+    g_ptr_array_add(c->log, g_strdup("closed"));
+    g_main_loop_quit(c->loop);
+}
+
+static void a_reply(PpQmp *q, json_object *ret, const GError *err,
+                    gpointer opaque)
+{
+    AsyncCtx *c = opaque;
+    if (err) {
+        g_ptr_array_add(c->log, g_strdup_printf("error %d %s", err->code,
+                                                err->message));
+    } else {
+        json_object *s = NULL;
+        json_object_object_get_ex(ret, "status", &s);
+        g_ptr_array_add(c->log, g_strdup_printf(
+            "reply %s", s ? json_object_get_string(s) : "{}"));
+    }
+    if (c->free_in_cb) {
+        pp_qmp_free(q);
+        g_main_loop_quit(c->loop);
+    }
+}
+
+static void assert_log(AsyncCtx *c, const char *const *want)
+{
+    guint n = g_strv_length((char **)want);
+    for (guint i = 0; i < MAX(n, c->log->len); i++) {
+        const char *got = i < c->log->len ? c->log->pdata[i] : "(nothing)";
+        const char *exp = i < n ? want[i] : "(nothing)";
+        if (!g_str_has_prefix(got, exp)) {
+            fail_msg("log[%u]: got '%s', want '%s'", i, got, exp);
+        }
+    }
+}
+
+static void test_async_basic(void **state)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, "basic.txt", NULL);
+    PpQmp *q = pp_qmp_new_fd(fd, 2000, &err);
+    AsyncCtx c = { .loop = g_main_loop_new(NULL, FALSE),
+                   .log = g_ptr_array_new_with_free_func(g_free) };
+    json_object *args = json_object_new_object();
+
+    assert_non_null(q);
+    pp_qmp_attach(q, NULL, a_event, a_closed, &c);
+    pp_qmp_send(q, "query-status", NULL, 2000, a_reply, &c);
+    json_object_object_add(args, "uri", json_object_new_string("unix:/x"));
+    pp_qmp_send(q, "migrate", args, 2000, a_reply, &c);
+    g_main_loop_run(c.loop);
+    const char *want[] = { "event STOP", "reply running",
+                           "error 6 migrate: There's a migration", "closed",
+                           NULL };
+    assert_int_equal(PP_ERROR_COMMAND, 6);
+    assert_log(&c, want);
+    assert_int_equal(c.closed, 1);
+    /* After the close, a send fails from the loop, not inline. */
+    pp_qmp_send(q, "query-status", NULL, 2000, a_reply, &c);
+    assert_int_equal(c.log->len, 4);
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+    assert_int_equal(c.log->len, 5);
+    assert_true(g_str_has_prefix(c.log->pdata[4], "error 5"));
+    pp_qmp_free(q);
+    fake_finish(&fs);
+    g_main_loop_unref(c.loop);
+    g_ptr_array_unref(c.log);
+}
+
+static void test_async_timeout_and_late_reply(void **state)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, "late-reply.txt", NULL);
+    PpQmp *q = pp_qmp_new_fd(fd, 2000, &err);
+    AsyncCtx c = { .loop = g_main_loop_new(NULL, FALSE),
+                   .log = g_ptr_array_new_with_free_func(g_free) };
+
+    pp_qmp_attach(q, NULL, a_event, a_closed, &c);
+    pp_qmp_send(q, "query-status", NULL, 100, a_reply, &c);
+    /* Let the first command time out before the second is sent. */
+    while (c.log->len == 0) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    pp_qmp_send(q, "query-migrate", NULL, 2000, a_reply, &c);
+    g_main_loop_run(c.loop);
+    const char *want[] = { "error 3 QMP command 'query-status' got no reply",
+                           "reply completed", "closed", NULL };
+    assert_int_equal(PP_ERROR_TIMEOUT, 3);
+    assert_log(&c, want);
+    pp_qmp_free(q);
+    fake_finish(&fs);
+    g_main_loop_unref(c.loop);
+    g_ptr_array_unref(c.log);
+}
+
+static void test_async_free_in_callback(void **state)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, "basic.txt", NULL);
+    PpQmp *q = pp_qmp_new_fd(fd, 2000, &err);
+    AsyncCtx c = { .loop = g_main_loop_new(NULL, FALSE),
+                   .log = g_ptr_array_new_with_free_func(g_free),
+                   .free_in_cb = true };
+
+    pp_qmp_attach(q, NULL, a_event, a_closed, &c);
+    pp_qmp_send(q, "query-status", NULL, 2000, a_reply, &c);
+    pp_qmp_send(q, "migrate", NULL, 2000, a_reply, &c);
+    g_main_loop_run(c.loop);
+    /* Freed inside the first reply: no further callback ran. */
+    while (g_main_context_iteration(NULL, FALSE)) {
+    }
+    const char *want[] = { "event STOP", "reply running", NULL };
+    assert_log(&c, want);
+    fake_finish(&fs);
+    g_main_loop_unref(c.loop);
+    g_ptr_array_unref(c.log);
+}
+
+static void test_async_garbage_closes(void **state)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, "garbage.txt", NULL);
+    PpQmp *q = pp_qmp_new_fd(fd, 2000, &err);
+    AsyncCtx c = { .loop = g_main_loop_new(NULL, FALSE),
+                   .log = g_ptr_array_new_with_free_func(g_free) };
+
+    pp_qmp_attach(q, NULL, a_event, a_closed, &c);
+    pp_qmp_send(q, "query-status", NULL, 2000, a_reply, &c);
+    g_main_loop_run(c.loop);
+    const char *want[] = { "error 5 QMP peer sent malformed JSON", "closed",
+                           NULL };
+    assert_log(&c, want);
+    pp_qmp_free(q);
+    fake_finish(&fs);
+    g_main_loop_unref(c.loop);
+    g_ptr_array_unref(c.log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -338,6 +500,10 @@ int main(void)
         cmocka_unit_test(test_late_reply_dropped),
         cmocka_unit_test(test_connect_errors),
         cmocka_unit_test(test_greeting_timeout),
+        cmocka_unit_test(test_async_basic),
+        cmocka_unit_test(test_async_timeout_and_late_reply),
+        cmocka_unit_test(test_async_free_in_callback),
+        cmocka_unit_test(test_async_garbage_closes),
     };
     return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
 }
