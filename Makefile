@@ -22,7 +22,7 @@ WARN := -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 PKGS := glib-2.0 json-c sqlite3
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib -Iconsolidator/policy $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib -Iconsolidator/policy -Iconsolidator/daemon $(PKG_CFLAGS) -MMD -MP
 
 QEMU_SRC := $(if $(QEMU_SOURCE),$(QEMU_SOURCE),$(B)/qemu-src)
 QEMU_BUILD := $(B)/qemu
@@ -48,7 +48,8 @@ config.mak: configure | $(B)/.deps-stamp
 LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/policy/policy.c consolidator/policy/threshold.c \
             consolidator/lib/qmp.c consolidator/lib/guestlog.c \
-            consolidator/lib/store.c consolidator/lib/procstat.c
+            consolidator/lib/store.c consolidator/lib/procstat.c \
+            consolidator/daemon/config.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB := $(B)/libpostpack.a
 

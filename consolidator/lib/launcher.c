@@ -206,6 +206,15 @@ static void G_GNUC_NORETURN child_exec(const PpVmConfig *cfg, char **argv,
     /* Own process group: a terminal's ^C goes to the manager, which then
      * decides what happens to its VMs. */
     setpgid(0, 0);
+    if (cfg->netns) {
+        char path[256];
+        snprintf(path, sizeof(path), "/run/netns/%s", cfg->netns);
+        int nsfd = open(path, O_RDONLY | O_CLOEXEC);
+        if (nsfd < 0 || setns(nsfd, CLONE_NEWNET) < 0) {
+            goto fail;
+        }
+        close(nsfd);
+    }
     if (cpus && sched_setaffinity(0, sizeof(*cpus), cpus) < 0) {
         goto fail;
     }
@@ -250,6 +259,14 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                     "QEMU binary '%s' is not executable", cfg->qemu);
         return NULL;
+    }
+    if (cfg->netns) {
+        g_autofree char *ns = g_strdup_printf("/run/netns/%s", cfg->netns);
+        if (!g_file_test(ns, G_FILE_TEST_EXISTS)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                        "network namespace '%s' does not exist", cfg->netns);
+            return NULL;
+        }
     }
     if (g_mkdir_with_parents(cfg->run_dir, 0700) < 0) {
         g_set_error(errp, PP_ERROR, PP_ERROR_IO,

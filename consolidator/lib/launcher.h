@@ -34,6 +34,7 @@ typedef struct PpVmConfig {
     const char *append;         /* kernel command line, may be NULL */
     const char *cpus;           /* host CPU list to pin to, e.g. "0-1,3"; NULL: no pinning */
     const char *run_dir;        /* created 0700 if missing */
+    const char *netns;          /* run inside /run/netns/NAME; NULL: ours */
     bool incoming_defer;        /* start a migration destination */
     bool die_with_parent;       /* SIGKILL QEMU if this process dies */
     const char *const *extra_args; /* appended verbatim, NULL-terminated */

@@ -1,0 +1,566 @@
+/*
+ * Consolidator configuration (see config.h).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "config.h"
+#include "launcher.h"
+#include "policy.h"
+#include "pp-error.h"
+
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+bool pp_mig_mode_parse(const char *s, PpMigMode *mode, GError **errp)
+{
+    if (strcmp(s, "precopy") == 0) {
+        *mode = (PpMigMode){ PP_MIG_PRECOPY, 0 };
+        return true;
+    }
+    if (strcmp(s, "postcopy") == 0) {
+        *mode = (PpMigMode){ PP_MIG_POSTCOPY, 0 };
+        return true;
+    }
+    if (g_str_has_prefix(s, "postcopy-after=")) {
+        const char *v = s + strlen("postcopy-after=");
+        char *end;
+        double d = g_ascii_strtod(v, &end);
+        if (end != v && !*end && d >= 0 && isfinite(d)) {
+            *mode = (PpMigMode){ PP_MIG_POSTCOPY_AFTER, d };
+            return true;
+        }
+    }
+    g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                "invalid migration mode '%s' (expected precopy, postcopy or "
+                "postcopy-after=SECONDS)", s);
+    return false;
+}
+
+char *pp_mig_mode_str(const PpMigMode *m)
+{
+    switch (m->kind) {
+    case PP_MIG_PRECOPY:
+        return g_strdup("precopy");
+    case PP_MIG_POSTCOPY:
+        return g_strdup("postcopy");
+    default:
+        return g_strdup_printf("postcopy-after=%g", m->after_s);
+    }
+}
+
+static void host_free(gpointer p)
+{
+    PpHostConfig *h = p;
+
+    g_free(h->name);
+    g_free(h->cpus);
+    g_free(h);
+}
+
+static void vm_free(gpointer p)
+{
+    PpVmSpec *v = p;
+
+    g_free(v->name);
+    g_free(v->host);
+    g_free(v->workload);
+    g_free(v);
+}
+
+void pp_config_free(PpConfig *c)
+{
+    if (!c) {
+        return;
+    }
+    g_free(c->path);
+    g_free(c->instance);
+    g_free(c->state_dir);
+    g_free(c->socket);
+    g_free(c->database);
+    g_free(c->link_rate);
+    g_free(c->qemu);
+    g_free(c->kernel);
+    g_free(c->initrd);
+    g_free(c->accel);
+    g_strfreev(c->firmware);
+    g_free(c->policy_name);
+    if (c->kf) {
+        g_key_file_unref(c->kf);
+    }
+    if (c->hosts) {
+        g_ptr_array_unref(c->hosts);
+    }
+    if (c->vms) {
+        g_ptr_array_unref(c->vms);
+    }
+    g_free(c);
+}
+
+/* Parsing context: the raw text, to find line numbers for messages. */
+typedef struct Parse {
+    const char *path;
+    const char *text;
+    GKeyFile *kf;
+    char *dir;
+} Parse;
+
+/* Line of "key =" inside [group] (or of [group] when key is NULL); 0 if
+ * not found. */
+static int line_of(const Parse *p, const char *group, const char *key)
+{
+    g_auto(GStrv) lines = g_strsplit(p->text, "\n", -1);
+    g_autofree char *hdr = g_strdup_printf("[%s]", group);
+    bool in = false;
+    int found = 0;
+
+    for (int i = 0; lines[i]; i++) {
+        char *l = g_strstrip(lines[i]);
+        if (*l == '[') {
+            in = strcmp(l, hdr) == 0;
+            if (in && !key) {
+                return i + 1;
+            }
+            if (in) {
+                found = found ? found : i + 1;
+            }
+            continue;
+        }
+        if (in && key) {
+            size_t n = strlen(key);
+            if (strncmp(l, key, n) == 0 &&
+                (l[n] == '=' || l[n] == ' ' || l[n] == '\t')) {
+                return i + 1;
+            }
+        }
+    }
+    return found;
+}
+
+static bool fail(const Parse *p, GError **errp, const char *group,
+                 const char *key, const char *fmt, ...) G_GNUC_PRINTF(5, 6);
+static bool fail(const Parse *p, GError **errp, const char *group,
+                 const char *key, const char *fmt, ...)
+{
+    g_autofree char *msg = NULL;
+    va_list ap;
+    int line = line_of(p, group, key);
+
+    va_start(ap, fmt);
+    msg = g_strdup_vprintf(fmt, ap);
+    va_end(ap);
+    if (key) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "%s:%d: [%s] %s: %s",
+                    p->path, line, group, key, msg);
+    } else {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "%s:%d: [%s]: %s",
+                    p->path, line, group, msg);
+    }
+    return false;
+}
+
+static char *get_str(const Parse *p, const char *group, const char *key,
+                     const char *def)
+{
+    char *v = g_key_file_get_string(p->kf, group, key, NULL);
+
+    if (!v) {
+        return g_strdup(def);
+    }
+    g_strstrip(v);
+    return v;
+}
+
+static char *get_path(const Parse *p, const char *group, const char *key,
+                      const char *def)
+{
+    g_autofree char *v = get_str(p, group, key, def);
+
+    if (!v || g_path_is_absolute(v)) {
+        return g_steal_pointer(&v);
+    }
+    return g_canonicalize_filename(v, p->dir);
+}
+
+static bool get_double(const Parse *p, const char *group, const char *key,
+                       double def, double min, double max, double *out,
+                       GError **errp)
+{
+    g_autofree char *v = get_str(p, group, key, NULL);
+    char *end;
+
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    *out = g_ascii_strtod(v, &end);
+    if (end == v || *end || !isfinite(*out) || *out < min || *out > max) {
+        return fail(p, errp, group, key, "'%s' is not a number from %g to %g",
+                    v, min, max);
+    }
+    return true;
+}
+
+static bool get_u64(const Parse *p, const char *group, const char *key,
+                    guint64 def, guint64 min, guint64 max, guint64 *out,
+                    GError **errp)
+{
+    g_autofree char *v = get_str(p, group, key, NULL);
+    char *end;
+
+    if (!v) {
+        *out = def;
+        return true;
+    }
+    errno = 0;
+    *out = g_ascii_strtoull(v, &end, 10);
+    if (end == v || *end || errno || *v == '-' || *out < min || *out > max) {
+        return fail(p, errp, group, key,
+                    "'%s' is not an integer from %" G_GUINT64_FORMAT " to %"
+                    G_GUINT64_FORMAT, v, min, max);
+    }
+    return true;
+}
+
+static bool get_bool(const Parse *p, const char *group, const char *key,
+                     bool def, bool *out, GError **errp)
+{
+    g_autofree char *v = get_str(p, group, key, NULL);
+
+    if (!v) {
+        *out = def;
+    } else if (!g_ascii_strcasecmp(v, "true") || !strcmp(v, "1") ||
+               !g_ascii_strcasecmp(v, "yes")) {
+        *out = true;
+    } else if (!g_ascii_strcasecmp(v, "false") || !strcmp(v, "0") ||
+               !g_ascii_strcasecmp(v, "no")) {
+        *out = false;
+    } else {
+        return fail(p, errp, group, key, "'%s' is not true or false", v);
+    }
+    return true;
+}
+
+/* Every key of @group must be in @known. */
+static bool check_keys(const Parse *p, const char *group,
+                       const char *const *known, GError **errp)
+{
+    g_auto(GStrv) keys = g_key_file_get_keys(p->kf, group, NULL, NULL);
+
+    for (char **k = keys; k && *k; k++) {
+        if (!g_strv_contains(known, *k)) {
+            return fail(p, errp, group, *k, "unknown key");
+        }
+    }
+    return true;
+}
+
+static bool valid_name(const char *s, size_t max)
+{
+    if (!*s || strlen(s) > max) {
+        return false;
+    }
+    for (const char *c = s; *c; c++) {
+        if (!g_ascii_isalnum(*c) && *c != '-' && *c != '_') {
+            return false;
+        }
+    }
+    return true;
+}
+
+static bool parse_main(Parse *p, PpConfig *c, GError **errp)
+{
+    static const char *const known[] = {
+        "name", "state_dir", "socket", "database", "sample_interval",
+        "decide_interval", "retention", "max_concurrent_moves", "mode",
+        "downtime_limit", "max_bandwidth", "autopilot", "link_rate", "qemu",
+        "kernel", "initrd", "accel", "firmware", NULL
+    };
+    const char *g = "consolidator";
+    g_autofree char *mode = NULL;
+    guint64 u;
+
+    if (!g_key_file_has_group(p->kf, g)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "%s: no [consolidator] section", p->path);
+        return false;
+    }
+    if (!check_keys(p, g, known, errp)) {
+        return false;
+    }
+    c->instance = get_str(p, g, "name", "pp");
+    for (const char *s = c->instance; *s; s++) {
+        if (!g_ascii_isdigit(*s) && !g_ascii_islower(*s)) {
+            return fail(p, errp, g, "name", "'%s' must be lower-case letters "
+                        "and digits", c->instance);
+        }
+    }
+    if (!*c->instance || strlen(c->instance) > 8) {
+        return fail(p, errp, g, "name", "'%s' must have 1 to 8 characters",
+                    c->instance);
+    }
+    g_autofree char *def_state = g_strdup_printf("/var/lib/postpack/%s",
+                                                 c->instance);
+    c->state_dir = get_path(p, g, "state_dir", def_state);
+    g_autofree char *def_sock = g_build_filename(c->state_dir, "control.sock",
+                                                 NULL);
+    g_autofree char *def_db = g_build_filename(c->state_dir, "postpack.db",
+                                               NULL);
+    c->socket = get_path(p, g, "socket", def_sock);
+    c->database = get_path(p, g, "database", def_db);
+    if (!get_double(p, g, "sample_interval", 1, 0.1, 60, &c->sample_interval,
+                    errp) ||
+        !get_double(p, g, "decide_interval", 1, 0.1, 3600,
+                    &c->decide_interval, errp) ||
+        !get_double(p, g, "retention", 86400, 60, 1e9, &c->retention, errp) ||
+        !get_u64(p, g, "max_concurrent_moves", 1, 1, 64, &u, errp) ||
+        !get_u64(p, g, "downtime_limit", 300, 1, 600000, &c->downtime_ms,
+                 errp) ||
+        !get_u64(p, g, "max_bandwidth", 0, 0, 1 << 20, &c->max_bandwidth,
+                 errp) ||
+        !get_bool(p, g, "autopilot", true, &c->autopilot, errp)) {
+        return false;
+    }
+    c->max_moves = (guint)u;
+    mode = get_str(p, g, "mode", "postcopy");
+    g_autoptr(GError) merr = NULL;
+    if (!pp_mig_mode_parse(mode, &c->mode, &merr)) {
+        return fail(p, errp, g, "mode", "%s", merr->message);
+    }
+    c->link_rate = get_str(p, g, "link_rate", "1gbit");
+    if (strcmp(c->link_rate, "none") != 0 &&
+        !g_regex_match_simple("^[0-9]+(\\.[0-9]+)?[kmg]?bit$", c->link_rate,
+                              0, 0)) {
+        return fail(p, errp, g, "link_rate", "'%s' is not a tc rate like "
+                    "1gbit or 100mbit, or none", c->link_rate);
+    }
+    c->qemu = get_path(p, g, "qemu", "build/qemu/qemu-system-x86_64");
+    c->kernel = get_path(p, g, "kernel", "build/guest/vmlinuz");
+    c->initrd = get_path(p, g, "initrd", "build/guest/initrd.img");
+    c->accel = get_str(p, g, "accel", "tcg");
+    if (strcmp(c->accel, "tcg") != 0 && strcmp(c->accel, "kvm") != 0) {
+        return fail(p, errp, g, "accel", "'%s' is not tcg or kvm", c->accel);
+    }
+    g_autofree char *fw = get_str(p, g, "firmware",
+                                  "/usr/share/seabios;/usr/share/qemu;"
+                                  "/usr/lib/ipxe/qemu");
+    c->firmware = g_strsplit(fw, ";", -1);
+    return true;
+}
+
+static bool parse_policy(Parse *p, PpConfig *c, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    const PpPolicyOps *ops;
+    void *state;
+
+    c->policy_name = get_str(p, "policy", "name", "threshold");
+    ops = pp_policy_find(c->policy_name, &err);
+    if (!ops) {
+        return fail(p, errp, "policy", "name", "%s", err->message);
+    }
+    /* Validate the policy's settings now, so a bad one stops the start. */
+    state = ops->create(p->kf, "policy", &err);
+    if (!state) {
+        /* The policy names the key; add file and line. */
+        g_auto(GStrv) keys = g_key_file_get_keys(p->kf, "policy", NULL, NULL);
+        const char *key = NULL;
+        for (char **k = keys; k && *k && !key; k++) {
+            g_autofree char *quoted = g_strdup_printf("'%s'", *k);
+            g_autofree char *eq = g_strdup_printf("%s =", *k);
+            if (strstr(err->message, quoted) || strstr(err->message, eq) ||
+                g_str_has_prefix(err->message + strlen("[policy] "), *k)) {
+                key = *k;
+            }
+        }
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "%s:%d: %s", p->path,
+                    line_of(p, "policy", key), err->message);
+        return false;
+    }
+    ops->destroy(state);
+    return true;
+}
+
+static bool parse_host(Parse *p, PpConfig *c, const char *group,
+                       const char *name, GError **errp)
+{
+    static const char *const known[] = { "cpus", "memory", NULL };
+    g_autoptr(GError) err = NULL;
+    PpHostConfig *h;
+    cpu_set_t set;
+
+    if (!valid_name(name, 12)) {
+        return fail(p, errp, group, NULL, "host name '%s' must be 1 to 12 "
+                    "letters, digits, - or _", name);
+    }
+    if (pp_config_host(c, name)) {
+        return fail(p, errp, group, NULL, "host '%s' is defined twice", name);
+    }
+    if (!check_keys(p, group, known, errp)) {
+        return false;
+    }
+    h = g_new0(PpHostConfig, 1);
+    g_ptr_array_add(c->hosts, h);
+    h->name = g_strdup(name);
+    h->cpus = get_str(p, group, "cpus", NULL);
+    if (!h->cpus) {
+        return fail(p, errp, group, NULL, "missing key 'cpus'");
+    }
+    if (!pp_cpuset_parse(h->cpus, &set, &err)) {
+        return fail(p, errp, group, "cpus", "%s", err->message);
+    }
+    h->ncpus = (guint)CPU_COUNT(&set);
+    return get_u64(p, group, "memory", 0, 0, G_MAXUINT32, &h->mem_mib, errp);
+}
+
+static bool parse_vm(Parse *p, PpConfig *c, const char *group,
+                     const char *name, GError **errp)
+{
+    static const char *const known[] = { "memory", "vcpus", "host",
+                                         "workload", "fill", NULL };
+    guint64 vcpus;
+    PpVmSpec *v;
+
+    if (!valid_name(name, 32)) {
+        return fail(p, errp, group, NULL, "VM name '%s' must be 1 to 32 "
+                    "letters, digits, - or _", name);
+    }
+    if (pp_config_vm(c, name)) {
+        return fail(p, errp, group, NULL, "VM '%s' is defined twice", name);
+    }
+    if (!check_keys(p, group, known, errp)) {
+        return false;
+    }
+    v = g_new0(PpVmSpec, 1);
+    g_ptr_array_add(c->vms, v);
+    v->name = g_strdup(name);
+    if (!get_u64(p, group, "memory", 512, 64, 1 << 20, &v->mem_mib, errp) ||
+        !get_u64(p, group, "vcpus", 1, 1, 64, &vcpus, errp) ||
+        !get_u64(p, group, "fill", 0, 0, 1 << 20, &v->fill_mib, errp)) {
+        return false;
+    }
+    v->vcpus = (guint)vcpus;
+    if (v->fill_mib >= v->mem_mib) {
+        return fail(p, errp, group, "fill", "%" G_GUINT64_FORMAT " MiB does "
+                    "not fit in the VM's %" G_GUINT64_FORMAT " MiB",
+                    v->fill_mib, v->mem_mib);
+    }
+    v->host = get_str(p, group, "host", NULL);
+    if (!v->host) {
+        return fail(p, errp, group, NULL, "missing key 'host'");
+    }
+    v->workload = get_str(p, group, "workload", NULL);
+    if (v->workload && strchr(v->workload, ',')) {
+        return fail(p, errp, group, "workload", "commas are not allowed "
+                    "(they separate arguments on the kernel command line)");
+    }
+    return true;
+}
+
+PpConfig *pp_config_parse(const char *text, const char *path, GError **errp)
+{
+    g_autoptr(PpConfig) c = g_new0(PpConfig, 1);
+    g_autoptr(GError) err = NULL;
+    g_auto(GStrv) groups = NULL;
+    Parse p = { .path = path, .text = text };
+
+    c->path = g_strdup(path);
+    c->kf = g_key_file_new();
+    c->hosts = g_ptr_array_new_with_free_func(host_free);
+    c->vms = g_ptr_array_new_with_free_func(vm_free);
+    p.kf = c->kf;
+    if (!g_key_file_load_from_data(c->kf, text, (gsize)-1, G_KEY_FILE_NONE,
+                                   &err)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "%s: %s", path,
+                    err->message);
+        return NULL;
+    }
+    g_autofree char *abs = g_canonicalize_filename(path, NULL);
+    g_autofree char *dir = g_path_get_dirname(abs);
+    p.dir = dir;
+
+    if (!parse_main(&p, c, errp) || !parse_policy(&p, c, errp)) {
+        return NULL;
+    }
+    /* GKeyFile merges repeated sections silently; refuse them instead. */
+    g_auto(GStrv) lines = g_strsplit(text, "\n", -1);
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash,
+                                                       g_str_equal, g_free,
+                                                       NULL);
+    for (int i = 0; lines[i]; i++) {
+        char *l = g_strstrip(lines[i]);
+        if (*l == '[' && !g_hash_table_add(seen, g_strdup(l))) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                        "%s:%d: %s: section is defined twice", path, i + 1, l);
+            return NULL;
+        }
+    }
+    groups = g_key_file_get_groups(c->kf, NULL);
+    for (char **g = groups; *g; g++) {
+        if (strcmp(*g, "consolidator") == 0 || strcmp(*g, "policy") == 0) {
+            continue;
+        }
+        if (g_str_has_prefix(*g, "host ")) {
+            if (!parse_host(&p, c, *g, *g + 5, errp)) {
+                return NULL;
+            }
+        } else if (g_str_has_prefix(*g, "vm ")) {
+            if (!parse_vm(&p, c, *g, *g + 3, errp)) {
+                return NULL;
+            }
+        } else {
+            fail(&p, errp, *g, NULL, "unknown section (expected consolidator, "
+                 "policy, 'host NAME' or 'vm NAME')");
+            return NULL;
+        }
+    }
+    if (c->hosts->len == 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "%s: no [host NAME] section", path);
+        return NULL;
+    }
+    for (guint i = 0; i < c->vms->len; i++) {
+        PpVmSpec *v = c->vms->pdata[i];
+        g_autofree char *group = g_strdup_printf("vm %s", v->name);
+        if (!pp_config_host(c, v->host)) {
+            fail(&p, errp, group, "host", "no host '%s'", v->host);
+            return NULL;
+        }
+    }
+    return g_steal_pointer(&c);
+}
+
+PpConfig *pp_config_load(const char *path, GError **errp)
+{
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, &err)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot read '%s': %s", path,
+                    err->message);
+        return NULL;
+    }
+    return pp_config_parse(text, path, errp);
+}
+
+const PpHostConfig *pp_config_host(const PpConfig *c, const char *name)
+{
+    for (guint i = 0; i < c->hosts->len; i++) {
+        PpHostConfig *h = c->hosts->pdata[i];
+        if (strcmp(h->name, name) == 0) {
+            return h;
+        }
+    }
+    return NULL;
+}
+
+const PpVmSpec *pp_config_vm(const PpConfig *c, const char *name)
+{
+    for (guint i = 0; i < c->vms->len; i++) {
+        PpVmSpec *v = c->vms->pdata[i];
+        if (strcmp(v->name, name) == 0) {
+            return v;
+        }
+    }
+    return NULL;
+}

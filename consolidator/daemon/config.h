@@ -1,0 +1,84 @@
+/*
+ * Consolidator configuration (INI, read with GKeyFile).
+ *
+ *   [consolidator]  daemon settings (see docs/consolidator.md)
+ *   [policy]        name = threshold, plus the policy's own settings
+ *   [host NAME]     an emulated host: cpus = 0-1, memory = MiB
+ *   [vm NAME]       memory, vcpus, host (where it starts), workload, fill
+ *
+ * Loading validates everything before anything starts: an error names the
+ * file, the line and the key.  Relative paths are relative to the file.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef PP_CONFIG_H
+#define PP_CONFIG_H
+
+#include <glib.h>
+#include <stdbool.h>
+
+typedef enum PpMigKind {
+    PP_MIG_PRECOPY,
+    PP_MIG_POSTCOPY,        /* switch to post-copy right after the start */
+    PP_MIG_POSTCOPY_AFTER,  /* after after_s seconds of pre-copy */
+} PpMigKind;
+
+typedef struct PpMigMode {
+    PpMigKind kind;
+    double after_s;
+} PpMigMode;
+
+/* "precopy", "postcopy" or "postcopy-after=SECONDS". */
+bool pp_mig_mode_parse(const char *s, PpMigMode *mode, GError **errp);
+/* Newly allocated text form of @mode. */
+char *pp_mig_mode_str(const PpMigMode *mode);
+
+typedef struct PpHostConfig {
+    char *name;
+    char *cpus;             /* CPU list */
+    guint ncpus;
+    guint64 mem_mib;        /* 0: unlimited */
+} PpHostConfig;
+
+typedef struct PpVmSpec {
+    char *name;
+    guint64 mem_mib;
+    guint vcpus;
+    char *host;             /* initial host */
+    char *workload;         /* guest command, e.g. "cpuload --schedule=20" */
+    guint64 fill_mib;       /* fill at boot (pp.fill) */
+} PpVmSpec;
+
+typedef struct PpConfig {
+    char *path;
+    char *instance;         /* names namespaces and run directories */
+    char *state_dir;
+    char *socket;
+    char *database;
+    double sample_interval;
+    double decide_interval;
+    double retention;
+    guint max_moves;        /* concurrent migrations */
+    PpMigMode mode;         /* for moves the policy plans */
+    guint64 downtime_ms;    /* pre-copy downtime limit */
+    guint64 max_bandwidth;  /* pre-copy MiB/s, 0 = unlimited */
+    bool autopilot;         /* run the policy; false: only manual moves */
+    char *link_rate;        /* tc tbf rate or "none" */
+    char *qemu, *kernel, *initrd, *accel;
+    char **firmware;
+    char *policy_name;
+    GKeyFile *kf;           /* for the policy's own settings */
+    GPtrArray *hosts;       /* PpHostConfig * */
+    GPtrArray *vms;         /* PpVmSpec * */
+} PpConfig;
+
+PpConfig *pp_config_load(const char *path, GError **errp);
+/* Parse from memory; @path is used in messages and to resolve paths. */
+PpConfig *pp_config_parse(const char *text, const char *path, GError **errp);
+void pp_config_free(PpConfig *cfg);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpConfig, pp_config_free)
+
+const PpHostConfig *pp_config_host(const PpConfig *cfg, const char *name);
+const PpVmSpec *pp_config_vm(const PpConfig *cfg, const char *name);
+
+#endif

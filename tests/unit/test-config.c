@@ -1,0 +1,164 @@
+/*
+ * Unit tests: consolidator configuration.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <string.h>
+
+#include "config.h"
+#include "pp-error.h"
+
+static const char *good =
+    "# two hosts, two VMs\n"
+    "[consolidator]\n"
+    "name = t1\n"
+    "state_dir = state\n"
+    "mode = postcopy-after=2.5\n"
+    "link_rate = 100mbit\n"
+    "accel = tcg\n"
+    "\n"
+    "[policy]\n"
+    "name = threshold\n"
+    "overload_cpu = 85\n"
+    "\n"
+    "[host pm0]\n"
+    "cpus = 0\n"
+    "memory = 4096\n"
+    "\n"
+    "[host pm1]\n"
+    "cpus = 1-2\n"
+    "\n"
+    "[vm vm0]\n"
+    "memory = 2048\n"
+    "host = pm0\n"
+    "workload = cpuload --schedule=20 --dirty-mib=32\n"
+    "fill = 1536\n";
+
+static void test_good(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(PpConfig) c = pp_config_parse(good, "/etc/pp/test.ini", &err);
+
+    if (!c) {
+        fail_msg("%s", err->message);
+    }
+    assert_string_equal(c->instance, "t1");
+    assert_string_equal(c->state_dir, "/etc/pp/state");
+    assert_string_equal(c->database, "/etc/pp/state/postpack.db");
+    assert_string_equal(c->socket, "/etc/pp/state/control.sock");
+    assert_int_equal(c->mode.kind, PP_MIG_POSTCOPY_AFTER);
+    assert_true(c->mode.after_s == 2.5);
+    assert_string_equal(c->link_rate, "100mbit");
+    assert_true(c->autopilot);
+    assert_int_equal(c->max_moves, 1);
+    assert_int_equal(c->hosts->len, 2);
+    const PpHostConfig *h = pp_config_host(c, "pm1");
+    assert_non_null(h);
+    assert_int_equal(h->ncpus, 2);
+    assert_int_equal(h->mem_mib, 0);
+    const PpVmSpec *v = pp_config_vm(c, "vm0");
+    assert_non_null(v);
+    assert_int_equal(v->mem_mib, 2048);
+    assert_int_equal(v->vcpus, 1);
+    assert_int_equal(v->fill_mib, 1536);
+    assert_string_equal(v->workload, "cpuload --schedule=20 --dirty-mib=32");
+    assert_null(pp_config_vm(c, "nope"));
+}
+
+/* Replace @from in the good config with @to and expect an error with
+ * @needle. */
+static void expect_error(const char *from, const char *to, const char *needle)
+{
+    g_autoptr(GString) text = g_string_new(good);
+    g_autoptr(GError) err = NULL;
+
+    assert_true(g_string_replace(text, from, to, 1) == 1);
+    g_autoptr(PpConfig) c = pp_config_parse(text->str, "test.ini", &err);
+    assert_null(c);
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_INVALID));
+    if (!strstr(err->message, needle)) {
+        fail_msg("error '%s' lacks '%s'", err->message, needle);
+    }
+}
+
+static void test_errors_name_file_line_key(void **state)
+{
+    expect_error("memory = 4096", "memroy = 4096",
+                 "test.ini:15: [host pm0] memroy: unknown key");
+    expect_error("cpus = 1-2", "cpus = 2-1",
+                 "test.ini:18: [host pm1] cpus: invalid CPU list '2-1'");
+    expect_error("host = pm0", "host = pm7",
+                 "test.ini:22: [vm vm0] host: no host 'pm7'");
+    expect_error("mode = postcopy-after=2.5", "mode = fast",
+                 "test.ini:5: [consolidator] mode: invalid migration mode "
+                 "'fast'");
+    expect_error("overload_cpu = 85", "overload_cpu = lots",
+                 "test.ini:11: [policy] overload_cpu = 'lots'");
+    expect_error("name = threshold", "name = magic",
+                 "test.ini:10: [policy] name: unknown policy 'magic'");
+    expect_error("fill = 1536", "fill = 4096", "[vm vm0] fill:");
+    expect_error("memory = 2048", "memory = -5",
+                 "test.ini:21: [vm vm0] memory: '-5' is not an integer");
+    expect_error("link_rate = 100mbit", "link_rate = fast",
+                 "[consolidator] link_rate: 'fast' is not a tc rate");
+    expect_error("[host pm1]", "[hots pm1]", "[hots pm1]: unknown section");
+    expect_error("[host pm1]", "[host pm0]", "test.ini:17: [host pm0]: section is defined twice");
+    expect_error("name = t1", "name = T1", "must be lower-case");
+    expect_error("workload = cpuload --schedule=20",
+                 "workload = cpuload --schedule=20,50", "commas");
+    expect_error("accel = tcg", "accel = hax", "'hax' is not tcg or kvm");
+}
+
+static void test_structure_errors(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(PpConfig) a = pp_config_parse("[policy]\n", "x.ini", &err);
+
+    assert_null(a);
+    assert_non_null(strstr(err->message, "no [consolidator] section"));
+    g_clear_error(&err);
+    g_autoptr(PpConfig) b = pp_config_parse("[consolidator]\n", "x.ini", &err);
+    assert_null(b);
+    assert_non_null(strstr(err->message, "no [host NAME] section"));
+    g_clear_error(&err);
+    g_autoptr(PpConfig) c = pp_config_parse("not an ini file", "x.ini", &err);
+    assert_null(c);
+    assert_non_null(strstr(err->message, "x.ini"));
+    g_clear_error(&err);
+    g_autoptr(PpConfig) d = pp_config_load("/nonexistent.ini", &err);
+    assert_null(d);
+    assert_non_null(strstr(err->message, "'/nonexistent.ini'"));
+}
+
+static void test_modes(void **state)
+{
+    PpMigMode m;
+    g_autoptr(GError) err = NULL;
+    g_autofree char *s = NULL;
+
+    assert_true(pp_mig_mode_parse("precopy", &m, &err));
+    assert_int_equal(m.kind, PP_MIG_PRECOPY);
+    assert_true(pp_mig_mode_parse("postcopy-after=3", &m, &err));
+    s = pp_mig_mode_str(&m);
+    assert_string_equal(s, "postcopy-after=3");
+    assert_false(pp_mig_mode_parse("postcopy-after=-1", &m, &err));
+    g_clear_error(&err);
+    assert_false(pp_mig_mode_parse("postcopy-after=", &m, &err));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_good),
+        cmocka_unit_test(test_errors_name_file_line_key),
+        cmocka_unit_test(test_structure_errors),
+        cmocka_unit_test(test_modes),
+    };
+    return cmocka_run_group_tests_name("config", tests, NULL, NULL);
+}
