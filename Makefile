@@ -70,7 +70,17 @@ $(B)/bin/kvm-probe: tools/kvm-probe.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
 
-PROGRAMS := $(B)/bin/ppmig
+DAEMON_SRCS := consolidator/daemon/daemon.c consolidator/daemon/job.c \
+               consolidator/daemon/control.c consolidator/cli/main.c
+DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/obj/%.o)
+$(DAEMON_OBJS): ALL_CFLAGS += -DPP_NET_HELPER='"$(TOP)/scripts/pp-net"'
+
+$(B)/bin/consolidator: $(DAEMON_OBJS) $(LIB)
+	$(Q)mkdir -p $(dir $@)
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) -lm
+
+PROGRAMS := $(B)/bin/ppmig $(B)/bin/consolidator
 
 # cmocka unit tests, one binary per tests/unit/test-*.c.
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)

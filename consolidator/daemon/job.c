@@ -1,0 +1,560 @@
+/*
+ * Migration jobs: one state machine per move of a VM (see daemon.h).
+ *
+ *   STARTING -> SETUP -> PRECOPY -> [POSTCOPY ->] COMPLETING -> DONE
+ *        \________\________\______________________________/-> FAILED
+ *                                  POSTCOPY/COMPLETING -> BROKEN
+ *
+ * Before the switch (STARTING..PRECOPY) any failure kills the destination
+ * and leaves the guest running on the source: FAILED loses no VM.  Once
+ * QEMU reports postcopy-active the guest runs on the destination and the
+ * source holds pages only it has: the source is never resumed, and a
+ * failure from there on is BROKEN (both QEMUs are kept for recovery).
+ * Every transition goes through job_set_state(), which checks it, stores
+ * the phase in the database and records an event.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "daemon.h"
+#include "pp-error.h"
+
+#include <math.h>
+#include <string.h>
+
+#define QMP_MS 5000
+#define POLL_MS 250
+
+static const char *const state_names[JOB__MAX] = {
+    [JOB_STARTING] = "starting",
+    [JOB_SETUP] = "setup",
+    [JOB_PRECOPY] = "precopy",
+    [JOB_POSTCOPY] = "postcopy",
+    [JOB_COMPLETING] = "completing",
+    [JOB_DONE] = "done",
+    [JOB_FAILED] = "failed",
+    [JOB_BROKEN] = "broken",
+};
+
+const char *job_state_name(JobState s)
+{
+    return s < JOB__MAX ? state_names[s] : "?";
+}
+
+bool job_is_active(const Job *job)
+{
+    return job->state < JOB_DONE;
+}
+
+/* Allowed transitions: from -> bitmask of targets. */
+static const unsigned allowed[JOB__MAX] = {
+    [JOB_STARTING] = 1u << JOB_SETUP | 1u << JOB_FAILED,
+    [JOB_SETUP] = 1u << JOB_PRECOPY | 1u << JOB_FAILED,
+    [JOB_PRECOPY] = 1u << JOB_POSTCOPY | 1u << JOB_COMPLETING |
+                    1u << JOB_FAILED,
+    [JOB_POSTCOPY] = 1u << JOB_COMPLETING | 1u << JOB_BROKEN,
+    [JOB_COMPLETING] = 1u << JOB_DONE | 1u << JOB_BROKEN,
+};
+
+static void job_set_state(Job *job, JobState to, const char *detail)
+{
+    PpDaemon *d = job->d;
+    g_autoptr(GError) err = NULL;
+
+    if (!(allowed[job->state] & (1u << to))) {
+        /* A bug, not an input error: keep the job where it is. */
+        pp_daemon_event(d, "bug", job->vm->spec->name,
+                        "job %" G_GINT64_FORMAT ": refused transition %s -> %s",
+                        job->id, job_state_name(job->state),
+                        job_state_name(to));
+        return;
+    }
+    job->state = to;
+    if (!pp_store_job_update(d->store, job->id, pp_wall_now(),
+                             job_state_name(to), detail, &err)) {
+        pp_daemon_event(d, "warning", job->vm->spec->name,
+                        "cannot record job phase: %s", err->message);
+    }
+    pp_daemon_event(d, "move-phase", job->vm->spec->name,
+                    "job %" G_GINT64_FORMAT " %s -> %s: %s%s%s", job->id,
+                    job->from->cfg->name, job->to->cfg->name,
+                    job_state_name(to), detail ? ": " : "",
+                    detail ? detail : "");
+}
+
+static void job_stop_timers(Job *job)
+{
+    if (job->poll_source) {
+        g_source_remove(job->poll_source);
+        job->poll_source = 0;
+    }
+    if (job->postcopy_source) {
+        g_source_remove(job->postcopy_source);
+        job->postcopy_source = 0;
+    }
+}
+
+/* Before the switch: drop the destination, keep the guest on the source. */
+static void job_fail(Job *job, const char *why)
+{
+    Vm *vm = job->vm;
+
+    if (!job_is_active(job)) {
+        return;
+    }
+    g_free(job->error);
+    job->error = g_strdup(why);
+    job->t_end = pp_wall_now();
+    job_stop_timers(job);
+    if (job->state >= JOB_POSTCOPY) {
+        /* Never resume the source: it no longer has a consistent guest. */
+        job_set_state(job, JOB_BROKEN, why);
+        pp_daemon_event(job->d, "alert", vm->spec->name,
+                        "post-copy move failed after the switch (%s); the "
+                        "guest is paused, both QEMUs kept for recovery", why);
+        return;
+    }
+    if (job->state >= JOB_PRECOPY && vm->qmp && pp_qmp_is_connected(vm->qmp)) {
+        pp_qmp_send(vm->qmp, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
+        /* A cancelled pre-copy resumes the source itself; make sure. */
+        pp_qmp_send(vm->qmp, "cont", NULL, QMP_MS, NULL, NULL);
+    }
+    pp_qmp_free(job->dst_qmp);
+    job->dst_qmp = NULL;
+    if (job->dst_proc) {
+        pp_vm_stop(job->dst_proc, 2000, NULL);
+        pp_vm_free(job->dst_proc);
+        job->dst_proc = NULL;
+    }
+    job_set_state(job, JOB_FAILED, why);
+    vm->job = NULL;
+    if (vm->state == VM_MIGRATING) {
+        vm->state = VM_RUNNING;
+    }
+    job->d->last_relocation = pp_wall_now();
+}
+
+/* Both sides completed: the destination becomes the VM's process. */
+static void job_finish(Job *job)
+{
+    Vm *vm = job->vm;
+    PpVm *old_proc = vm->proc;
+    PpQmp *old_qmp = vm->qmp;
+    g_autofree char *detail = NULL;
+
+    job_stop_timers(job);
+    job->t_end = pp_wall_now();
+    vm->proc = g_steal_pointer(&job->dst_proc);
+    vm->qmp = g_steal_pointer(&job->dst_qmp);
+    g_array_set_size(vm->vcpu_tids, 0);
+    g_array_append_vals(vm->vcpu_tids, job->dst_vcpu_tids->data,
+                        job->dst_vcpu_tids->len);
+    vm->host = job->to;
+    vm->state = VM_RUNNING;
+    vm->job = NULL;
+    /* The source is finished (postmigrate): retire it. */
+    pp_qmp_free(old_qmp);
+    if (old_proc) {
+        pp_vm_stop(old_proc, 2000, NULL);
+        pp_vm_free(old_proc);
+    }
+    detail = g_strdup_printf(
+        "switchover %.0f ms, total %.1f s, %.1f MiB, %" G_GINT64_FORMAT
+        " remote page requests",
+        job->t_resume > 0 && job->t_stop > 0 ?
+        (job->t_resume - job->t_stop) * 1000 : NAN,
+        job->t_end - job->t_start, job->bytes / 1048576.0,
+        job->postcopy_requests);
+    job_set_state(job, JOB_DONE, detail);
+    job->d->last_relocation = pp_wall_now();
+}
+
+static void maybe_finish(Job *job)
+{
+    if (job->state == JOB_COMPLETING && job->src_completed &&
+        job->dst_completed) {
+        job_finish(job);
+    }
+}
+
+static void on_src_status(Job *job, const char *status)
+{
+    if (!job_is_active(job)) {
+        return;
+    }
+    if (strcmp(status, "postcopy-active") == 0 &&
+        job->state == JOB_PRECOPY) {
+        job_set_state(job, JOB_POSTCOPY, "guest runs on the destination");
+    } else if (strcmp(status, "completed") == 0) {
+        job->src_completed = true;
+        if (job->state == JOB_PRECOPY || job->state == JOB_POSTCOPY) {
+            job_set_state(job, JOB_COMPLETING, "source sent everything");
+        }
+        maybe_finish(job);
+    } else if (strcmp(status, "failed") == 0 ||
+               strcmp(status, "cancelled") == 0 ||
+               strcmp(status, "postcopy-paused") == 0) {
+        g_autofree char *why = g_strdup_printf("source migration %s", status);
+        job_fail(job, why);
+    }
+}
+
+static void on_dst_status(Job *job, const char *status)
+{
+    if (!job_is_active(job)) {
+        return;
+    }
+    if (strcmp(status, "completed") == 0) {
+        job->dst_completed = true;
+        maybe_finish(job);
+    } else if (strcmp(status, "failed") == 0 ||
+               strcmp(status, "postcopy-paused") == 0) {
+        g_autofree char *why = g_strdup_printf("destination migration %s",
+                                               status);
+        job_fail(job, why);
+    }
+}
+
+void job_on_event(Job *job, PpQmp *from, const char *name, json_object *data,
+                  gint64 time_us)
+{
+    bool src = from == job->vm->qmp;
+    json_object *st;
+
+    if (strcmp(name, "MIGRATION") == 0 && data &&
+        json_object_object_get_ex(data, "status", &st)) {
+        if (src) {
+            on_src_status(job, json_object_get_string(st));
+        } else {
+            on_dst_status(job, json_object_get_string(st));
+        }
+    } else if (strcmp(name, "STOP") == 0 && src && job->t_stop == 0) {
+        job->t_stop = time_us / 1e6;
+    } else if (strcmp(name, "RESUME") == 0 && !src) {
+        job->t_resume = time_us / 1e6;
+    }
+}
+
+void job_on_closed(Job *job, PpQmp *from, const GError *why)
+{
+    g_autofree char *msg = g_strdup_printf(
+        "%s QEMU went away: %s", from == job->vm->qmp ? "source" :
+        "destination", why ? why->message : "connection closed");
+
+    if (from == job->vm->qmp && job->state < JOB_POSTCOPY) {
+        /* The source died before the switch: nothing runs the guest. */
+        job->vm->state = VM_LOST;
+    }
+    job_fail(job, msg);
+}
+
+/* ---- polling: progress, and a safety net for missed events ---- */
+
+static gint64 jint(json_object *o, const char *a, const char *b)
+{
+    json_object *x;
+
+    if (!json_object_object_get_ex(o, a, &x) ||
+        (b && !json_object_object_get_ex(x, b, &x))) {
+        return -1;
+    }
+    return json_object_get_int64(x);
+}
+
+static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
+                        gpointer opaque)
+{
+    Job *job = opaque;
+    json_object *st;
+
+    if (err || !job_is_active(job)) {
+        return; /* a dead connection is reported by job_on_closed */
+    }
+    job->bytes = MAX(job->bytes, jint(ret, "ram", "transferred"));
+    job->postcopy_requests = MAX(job->postcopy_requests,
+                                 jint(ret, "ram", "postcopy-requests"));
+    if (json_object_object_get_ex(ret, "status", &st)) {
+        on_src_status(job, json_object_get_string(st));
+    }
+}
+
+static void on_dst_poll(PpQmp *q, json_object *ret, const GError *err,
+                        gpointer opaque)
+{
+    Job *job = opaque;
+    json_object *st;
+
+    if (!err && job_is_active(job) &&
+        json_object_object_get_ex(ret, "status", &st)) {
+        on_dst_status(job, json_object_get_string(st));
+    }
+}
+
+static gboolean on_poll_timer(gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (job->state != JOB_COMPLETING || !job->src_completed) {
+        pp_qmp_send(job->vm->qmp, "query-migrate", NULL, QMP_MS, on_src_poll,
+                    job);
+    }
+    if (job->dst_qmp && (job->state == JOB_COMPLETING ||
+                         job->state == JOB_POSTCOPY)) {
+        pp_qmp_send(job->dst_qmp, "query-migrate", NULL, QMP_MS, on_dst_poll,
+                    job);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/* ---- setup chain ---- */
+
+static void on_start_postcopy(PpQmp *q, json_object *ret, const GError *err,
+                              gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (err && job_is_active(job) && job->state == JOB_PRECOPY) {
+        /* Pre-copy may already have completed: then this is harmless. */
+        pp_daemon_event(job->d, "warning", job->vm->spec->name,
+                        "migrate-start-postcopy: %s", err->message);
+    }
+}
+
+static gboolean on_postcopy_timer(gpointer opaque)
+{
+    Job *job = opaque;
+
+    job->postcopy_source = 0;
+    if (job->state == JOB_PRECOPY) {
+        pp_qmp_send(job->vm->qmp, "migrate-start-postcopy", NULL, QMP_MS,
+                    on_start_postcopy, job);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+static void on_migrate(PpQmp *q, json_object *ret, const GError *err,
+                       gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!job_is_active(job)) {
+        return;
+    }
+    if (err) {
+        job_fail(job, err->message);
+        return;
+    }
+    job_set_state(job, JOB_PRECOPY, NULL);
+    if (job->mode.kind == PP_MIG_POSTCOPY) {
+        pp_qmp_send(job->vm->qmp, "migrate-start-postcopy", NULL, QMP_MS,
+                    on_start_postcopy, job);
+    } else if (job->mode.kind == PP_MIG_POSTCOPY_AFTER) {
+        job->postcopy_source = g_timeout_add(
+            (guint)(job->mode.after_s * 1000), on_postcopy_timer, job);
+    }
+    job->poll_source = g_timeout_add(POLL_MS, on_poll_timer, job);
+}
+
+/* The destination listens on port 0; its query-migrate names the port. */
+static void on_dst_listening(PpQmp *q, json_object *ret, const GError *err,
+                             gpointer opaque)
+{
+    Job *job = opaque;
+    json_object *addrs, *a, *port;
+
+    if (!job_is_active(job)) {
+        return;
+    }
+    if (err || !json_object_object_get_ex(ret, "socket-address", &addrs) ||
+        json_object_array_length(addrs) < 1 ||
+        !(a = json_object_array_get_idx(addrs, 0)) ||
+        !json_object_object_get_ex(a, "port", &port)) {
+        job_fail(job, err ? err->message :
+                 "destination did not report its listening port");
+        return;
+    }
+    json_object *args = json_object_new_object();
+    g_autofree char *uri = g_strdup_printf("tcp:%s:%s", job->to->addr,
+                                           json_object_get_string(port));
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    pp_qmp_send(job->vm->qmp, "migrate", args, QMP_MS, on_migrate, job);
+}
+
+static void on_incoming(PpQmp *q, json_object *ret, const GError *err,
+                        gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!job_is_active(job)) {
+        return;
+    }
+    if (err) {
+        job_fail(job, err->message);
+        return;
+    }
+    pp_qmp_send(job->dst_qmp, "query-migrate", NULL, QMP_MS,
+                on_dst_listening, job);
+}
+
+static void on_setup_step(PpQmp *q, json_object *ret, const GError *err,
+                          gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (err && !job->setup_failed && job_is_active(job)) {
+        job->setup_failed = true;
+        job_fail(job, err->message);
+    }
+    if (--job->setup_pending > 0 || job->setup_failed ||
+        !job_is_active(job)) {
+        return;
+    }
+    json_object *args = json_object_new_object();
+    g_autofree char *uri = g_strdup_printf("tcp:%s:0", job->to->addr);
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    pp_qmp_send(job->dst_qmp, "migrate-incoming", args, QMP_MS, on_incoming,
+                job);
+}
+
+static json_object *caps(const PpMigMode *mode, bool dst)
+{
+    json_object *list = json_object_new_array();
+    struct { const char *name; bool on; } want[] = {
+        { "events", true },
+        { "postcopy-ram", mode->kind != PP_MIG_PRECOPY },
+        { "postcopy-blocktime", mode->kind != PP_MIG_PRECOPY && dst },
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+        json_object *c = json_object_new_object();
+        json_object_object_add(c, "capability",
+                               json_object_new_string(want[i].name));
+        json_object_object_add(c, "state",
+                               json_object_new_boolean(want[i].on));
+        json_object_array_add(list, c);
+    }
+    json_object *args = json_object_new_object();
+    json_object_object_add(args, "capabilities", list);
+    return args;
+}
+
+Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
+               const char *reason, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *mode_s = pp_mig_mode_str(mode);
+    Job *job;
+
+    if (vm->state != VM_RUNNING || vm->job) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "VM '%s' is not running or already moving",
+                    vm->spec->name);
+        return NULL;
+    }
+    if (to == vm->host) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "VM '%s' already runs on '%s'", vm->spec->name,
+                    to->cfg->name);
+        return NULL;
+    }
+    job = g_new0(Job, 1);
+    job->d = d;
+    job->vm = vm;
+    job->from = vm->host;
+    job->to = to;
+    job->mode = *mode;
+    job->reason = g_strdup(reason);
+    job->state = JOB_STARTING;
+    job->t_start = pp_wall_now();
+    job->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+    job->id = pp_store_job_create(d->store, job->t_start, vm->spec->name,
+                                  job->from->cfg->name, to->cfg->name,
+                                  mode_s, job_state_name(JOB_STARTING), &err);
+    if (job->id < 0) {
+        g_propagate_prefixed_error(errp, g_steal_pointer(&err),
+                                   "cannot record the move: ");
+        job_free(job);
+        return NULL;
+    }
+    g_ptr_array_add(d->jobs, job);
+    vm->job = job;
+    vm->state = VM_MIGRATING;
+    d->last_relocation = job->t_start;
+    pp_daemon_event(d, "move-start", vm->spec->name,
+                    "job %" G_GINT64_FORMAT ": %s -> %s (%s): %s", job->id,
+                    job->from->cfg->name, to->cfg->name, mode_s,
+                    reason ? reason : "manual");
+
+    g_autofree char *tag = g_strdup_printf("job%" G_GINT64_FORMAT, job->id);
+    job->dst_proc = pp_daemon_spawn(d, vm, to, true, tag, &err);
+    if (!job->dst_proc) {
+        job_fail(job, err->message);
+        return job;
+    }
+    job->dst_qmp = pp_qmp_connect(pp_vm_qmp_path(job->dst_proc), QMP_MS,
+                                  &err);
+    if (!job->dst_qmp) {
+        job_fail(job, err->message);
+        return job;
+    }
+    pp_daemon_attach_qmp(d, vm, job->dst_qmp);
+    pp_daemon_query_vcpus(d, job->dst_qmp, job->dst_vcpu_tids);
+    job_set_state(job, JOB_SETUP, NULL);
+
+    json_object *params = json_object_new_object();
+    json_object_object_add(params, "downtime-limit",
+                           json_object_new_int64((gint64)d->cfg->downtime_ms));
+    json_object_object_add(params, "max-bandwidth", json_object_new_int64(
+                               (gint64)d->cfg->max_bandwidth * 1048576));
+    job->setup_pending = 3;
+    pp_qmp_send(vm->qmp, "migrate-set-capabilities", caps(mode, false),
+                QMP_MS, on_setup_step, job);
+    pp_qmp_send(job->dst_qmp, "migrate-set-capabilities", caps(mode, true),
+                QMP_MS, on_setup_step, job);
+    pp_qmp_send(vm->qmp, "migrate-set-parameters", params, QMP_MS,
+                on_setup_step, job);
+    return job;
+}
+
+json_object *job_to_json(const Job *job)
+{
+    json_object *o = json_object_new_object();
+    g_autofree char *mode = pp_mig_mode_str(&job->mode);
+
+    json_object_object_add(o, "id", json_object_new_int64(job->id));
+    json_object_object_add(o, "vm", json_object_new_string(job->vm->spec->name));
+    json_object_object_add(o, "from", json_object_new_string(job->from->cfg->name));
+    json_object_object_add(o, "to", json_object_new_string(job->to->cfg->name));
+    json_object_object_add(o, "mode", json_object_new_string(mode));
+    json_object_object_add(o, "state",
+                           json_object_new_string(job_state_name(job->state)));
+    json_object_object_add(o, "reason", job->reason ?
+                           json_object_new_string(job->reason) : NULL);
+    json_object_object_add(o, "started", json_object_new_double(job->t_start));
+    json_object_object_add(o, "ended", job->t_end > 0 ?
+                           json_object_new_double(job->t_end) : NULL);
+    json_object_object_add(o, "switchover-ms",
+                           job->t_stop > 0 && job->t_resume > 0 ?
+                           json_object_new_double((job->t_resume -
+                                                   job->t_stop) * 1000) :
+                           NULL);
+    json_object_object_add(o, "bytes", json_object_new_int64(job->bytes));
+    json_object_object_add(o, "postcopy-requests",
+                           json_object_new_int64(job->postcopy_requests));
+    json_object_object_add(o, "error", job->error ?
+                           json_object_new_string(job->error) : NULL);
+    return o;
+}
+
+void job_free(Job *job)
+{
+    if (!job) {
+        return;
+    }
+    job_stop_timers(job);
+    pp_qmp_free(job->dst_qmp);
+    pp_vm_free(job->dst_proc);
+    g_array_unref(job->dst_vcpu_tids);
+    g_free(job->reason);
+    g_free(job->error);
+    g_free(job);
+}
