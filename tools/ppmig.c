@@ -172,25 +172,6 @@ bad:
     return false;
 }
 
-/* Kernel command line for the workload: spaces in args become commas. */
-static char *build_append(void)
-{
-    GString *s = g_string_new("console=ttyS0 quiet panic=-1");
-
-    if (opt_workload) {
-        g_auto(GStrv) w = g_strsplit(g_strstrip(opt_workload), " ", -1);
-        g_string_append_printf(s, " pp.wl=%s", w[0]);
-        if (w[0] && w[1]) {
-            g_autofree char *args = g_strjoinv(",", w + 1);
-            g_string_append_printf(s, " pp.args=%s", args);
-        }
-    }
-    if (opt_fill) {
-        g_string_append_printf(s, " pp.fill=%d", opt_fill);
-    }
-    return g_string_free(s, FALSE);
-}
-
 static const char *workload_name(void)
 {
     static char name[64];
@@ -561,7 +542,8 @@ static bool run(Report *rp, GError **errp)
 {
     MigMode mode;
     double after = 0;
-    g_autofree char *append = build_append();
+    g_autofree char *append = pp_guest_cmdline(opt_workload, (guint64)opt_fill,
+                                               errp);
     g_autofree char *src_dir = NULL, *dst_dir = NULL, *mig_uri = NULL;
     g_autoptr(PpVm) src = NULL, dst = NULL;
     g_autoptr(PpQmp) sq = NULL, dq = NULL;
@@ -570,7 +552,7 @@ static bool run(Report *rp, GError **errp)
                                  "/usr/lib/ipxe/qemu", NULL };
     int timeout_ms = opt_timeout * 1000;
 
-    if (!parse_mode(&mode, &after, errp)) {
+    if (!append || !parse_mode(&mode, &after, errp)) {
         return false;
     }
     rp->mode = opt_mode;

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "config.h"
+#include "guestlog.h"
 #include "launcher.h"
 #include "policy.h"
 #include "pp-error.h"
@@ -272,7 +273,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
 {
     static const char *const known[] = {
         "name", "state_dir", "socket", "database", "sample_interval",
-        "decide_interval", "retention", "max_concurrent_moves", "mode",
+        "decide_interval", "decide_after", "retention", "max_concurrent_moves", "mode",
         "downtime_limit", "max_bandwidth", "autopilot", "link_rate", "qemu",
         "kernel", "initrd", "accel", "firmware", NULL
     };
@@ -312,6 +313,8 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
                     errp) ||
         !get_double(p, g, "decide_interval", 1, 0.1, 3600,
                     &c->decide_interval, errp) ||
+        !get_double(p, g, "decide_after", -1, 0, 86400, &c->decide_after,
+                    errp) ||
         !get_double(p, g, "retention", 86400, 60, 1e9, &c->retention, errp) ||
         !get_u64(p, g, "max_concurrent_moves", 1, 1, 64, &u, errp) ||
         !get_u64(p, g, "downtime_limit", 300, 1, 600000, &c->downtime_ms,
@@ -450,9 +453,11 @@ static bool parse_vm(Parse *p, PpConfig *c, const char *group,
         return fail(p, errp, group, NULL, "missing key 'host'");
     }
     v->workload = get_str(p, group, "workload", NULL);
-    if (v->workload && strchr(v->workload, ',')) {
-        return fail(p, errp, group, "workload", "commas are not allowed "
-                    "(they separate arguments on the kernel command line)");
+    g_autoptr(GError) err = NULL;
+    g_autofree char *cmdline = pp_guest_cmdline(v->workload, v->fill_mib,
+                                                &err);
+    if (!cmdline) {
+        return fail(p, errp, group, "workload", "%s", err->message);
     }
     return true;
 }

@@ -57,6 +57,7 @@ typedef struct PpConfig {
     char *database;
     double sample_interval;
     double decide_interval;
+    double decide_after;    /* no decision before this long after start */
     double retention;
     guint max_moves;        /* concurrent migrations */
     PpMigMode mode;         /* for moves the policy plans */

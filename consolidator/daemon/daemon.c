@@ -7,6 +7,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "daemon.h"
+#include "guestlog.h"
 #include "pp-error.h"
 #include "procstat.h"
 
@@ -150,22 +151,14 @@ PpVm *pp_daemon_spawn(PpDaemon *d, Vm *vm, Host *host, bool incoming,
                       const char *tag, GError **errp)
 {
     const PpVmSpec *s = vm->spec;
-    g_autoptr(GString) append = g_string_new("console=ttyS0 quiet panic=-1");
+    g_autofree char *append = pp_guest_cmdline(s->workload, s->fill_mib,
+                                               errp);
     g_autofree char *run_dir = g_build_filename(d->run_dir, s->name, tag,
                                                 NULL);
     g_autofree char *name = g_strdup_printf("%s-%s", s->name, tag);
 
-    if (s->workload) {
-        g_auto(GStrv) w = g_strsplit(s->workload, " ", -1);
-        g_string_append_printf(append, " pp.wl=%s", w[0]);
-        if (w[0] && w[1]) {
-            g_autofree char *args = g_strjoinv(",", w + 1);
-            g_string_append_printf(append, " pp.args=%s", args);
-        }
-    }
-    if (s->fill_mib) {
-        g_string_append_printf(append, " pp.fill=%" G_GUINT64_FORMAT,
-                               s->fill_mib);
+    if (!append) {
+        return NULL;
     }
     PpVmConfig cfg = {
         .name = name,
@@ -176,7 +169,7 @@ PpVm *pp_daemon_spawn(PpDaemon *d, Vm *vm, Host *host, bool incoming,
         .vcpus = s->vcpus,
         .kernel = d->cfg->kernel,
         .initrd = d->cfg->initrd,
-        .append = append->str,
+        .append = append,
         .cpus = host->cfg->cpus,
         .netns = host->netns,
         .run_dir = run_dir,
@@ -442,8 +435,10 @@ static gboolean on_decide(gpointer opaque)
     if (!d->cfg->autopilot) {
         return G_SOURCE_CONTINUE;
     }
-    /* Decide only on a full window of samples. */
-    if (pp_wall_now() - d->started < d->policy->window(d->policy_state)) {
+    /* Decide only on a full window of samples (or after decide_after). */
+    double after = d->cfg->decide_after >= 0 ? d->cfg->decide_after :
+                   d->policy->window(d->policy_state);
+    if (pp_wall_now() - d->started < after) {
         return G_SOURCE_CONTINUE;
     }
     plan = pp_daemon_plan(d);
@@ -667,10 +662,10 @@ int pp_daemon_run(const char *config_path, bool daemonize)
         return 1;
     }
     d->started = pp_wall_now();
+    g_autofree char *mode = pp_mig_mode_str(&d->cfg->mode);
     pp_daemon_event(d, "start", NULL, "%u hosts, %u VMs, policy %s, %s "
                     "moves%s, control socket %s", d->hosts->len,
-                    d->vms->len, d->cfg->policy_name,
-                    pp_mig_mode_str(&d->cfg->mode),
+                    d->vms->len, d->cfg->policy_name, mode,
                     d->cfg->autopilot ? "" : " (autopilot off)",
                     d->cfg->socket);
     d->sample_source = g_timeout_add((guint)(d->cfg->sample_interval * 1000),

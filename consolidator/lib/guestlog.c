@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "guestlog.h"
+#include "pp-error.h"
 
 #include <math.h>
 #include <string.h>
@@ -114,4 +115,47 @@ int pp_records_find(GPtrArray *records, guint from, const char *prog,
         }
     }
     return -1;
+}
+
+char *pp_guest_cmdline(const char *workload, guint64 fill_mib, GError **errp)
+{
+    g_autoptr(GString) s = g_string_new("console=ttyS0 quiet panic=-1");
+
+    if (workload) {
+        g_auto(GStrv) w = NULL;
+        for (const char *c = workload; *c; c++) {
+            if (*c == '+' || *c == '"' || *c == '\'' || *c == '\\' ||
+                g_ascii_iscntrl(*c)) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                            "workload '%s' contains '%c', which the guest's "
+                            "command line cannot carry", workload, *c);
+                return NULL;
+            }
+        }
+        w = g_strsplit_set(workload, " \t", -1);
+        GPtrArray *args = g_ptr_array_new();
+        for (char **a = w; *a; a++) {
+            if (**a) {
+                g_ptr_array_add(args, *a);
+            }
+        }
+        if (args->len == 0) {
+            g_ptr_array_unref(args);
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                        "empty workload");
+            return NULL;
+        }
+        g_string_append_printf(s, " pp.wl=%s", (char *)args->pdata[0]);
+        if (args->len > 1) {
+            g_ptr_array_add(args, NULL);
+            g_autofree char *joined = g_strjoinv("+",
+                                                 (char **)args->pdata + 1);
+            g_string_append_printf(s, " pp.args=%s", joined);
+        }
+        g_ptr_array_unref(args);
+    }
+    if (fill_mib) {
+        g_string_append_printf(s, " pp.fill=%" G_GUINT64_FORMAT, fill_mib);
+    }
+    return g_string_free(g_steal_pointer(&s), FALSE);
 }

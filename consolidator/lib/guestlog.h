@@ -39,4 +39,13 @@ int pp_records_find(GPtrArray *records, guint from, const char *prog,
 
 void pp_record_free(PpRecord *r);
 
+/*
+ * The kernel command line that makes our guest image run @workload
+ * ("program --opt=v ..."; NULL: none) after filling @fill_mib MiB (0:
+ * none): "console=ttyS0 quiet panic=-1 pp.wl=PROGRAM pp.args=A+B
+ * pp.fill=N".  Fails on a workload the encoding cannot carry ('+',
+ * quotes, control characters).
+ */
+char *pp_guest_cmdline(const char *workload, guint64 fill_mib, GError **errp);
+
 #endif

@@ -31,3 +31,52 @@ json_int() {
 for f in "$PPMIG" "$PP_BUILD/qemu/qemu-system-x86_64" "$PP_BUILD/guest/initrd.img"; do
     [ -e "$f" ] || fail "$f is missing: run 'make check' (builds everything first)"
 done
+
+# ---- consolidator helpers ----
+CONSOLIDATOR=$PP_BUILD/bin/consolidator
+
+# write_cluster_config FILE INSTANCE STATE_DIR: the [consolidator] section
+# for our build; callers append [policy], [host] and [vm] sections.
+write_cluster_config() {
+    top=$(pwd)
+    cat > "$1" <<EOC
+[consolidator]
+name = $2
+state_dir = $3
+qemu = $top/$PP_BUILD/qemu/qemu-system-x86_64
+kernel = $top/$PP_BUILD/guest/vmlinuz
+initrd = $top/$PP_BUILD/guest/initrd.img
+accel = $PP_ACCEL
+EOC
+}
+
+# start_daemon CONFIG LOG: run the daemon in the background; wait until
+# its control socket answers.  Sets DAEMON_PID.
+start_daemon() {
+    "$CONSOLIDATOR" run -c "$1" > "$2" 2>&1 &
+    DAEMON_PID=$!
+    for _ in $(seq 1 300); do
+        "$CONSOLIDATOR" status -c "$1" > /dev/null 2>&1 && return 0
+        kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$2"; fail "daemon exited"; }
+        sleep 0.2
+    done
+    cat "$2"
+    fail "daemon did not open its control socket"
+}
+
+# stop_daemon CONFIG: ask it to stop, wait for it, check it cleaned up.
+stop_daemon() {
+    "$CONSOLIDATOR" stop -c "$1" > /dev/null || true
+    for _ in $(seq 1 100); do
+        kill -0 "$DAEMON_PID" 2>/dev/null || break
+        sleep 0.2
+    done
+    kill -0 "$DAEMON_PID" 2>/dev/null && fail "daemon did not stop"
+    wait "$DAEMON_PID" 2>/dev/null
+    DAEMON_PID=
+}
+
+need_root() {
+    [ "$(id -u)" = 0 ] || skip "needs root (network namespaces for emulated hosts)"
+    command -v ip > /dev/null || skip "needs ip (iproute2)"
+}

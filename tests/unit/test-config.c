@@ -111,7 +111,9 @@ static void test_errors_name_file_line_key(void **state)
     expect_error("[host pm1]", "[host pm0]", "test.ini:17: [host pm0]: section is defined twice");
     expect_error("name = t1", "name = T1", "must be lower-case");
     expect_error("workload = cpuload --schedule=20",
-                 "workload = cpuload --schedule=20,50", "commas");
+                 "workload = cpuload --schedule=20+50",
+                 "test.ini:23: [vm vm0] workload: workload 'cpuload "
+                 "--schedule=20+50 --dirty-mib=32' contains '+'");
     expect_error("accel = tcg", "accel = hax", "'hax' is not tcg or kvm");
 }
 

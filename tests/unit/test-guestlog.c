@@ -85,6 +85,26 @@ static void test_load_missing_file(void **state)
     assert_int_equal(r->len, 0);
 }
 
+static void test_cmdline(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    g_autofree char *a = pp_guest_cmdline(
+        "cpuload  --schedule=0,50,100 --step=5", 768, &err);
+    g_autofree char *b = pp_guest_cmdline(NULL, 0, &err);
+    g_autofree char *c = pp_guest_cmdline("memverify", 0, &err);
+
+    assert_string_equal(a, "console=ttyS0 quiet panic=-1 pp.wl=cpuload "
+                        "pp.args=--schedule=0,50,100+--step=5 pp.fill=768");
+    assert_string_equal(b, "console=ttyS0 quiet panic=-1");
+    assert_string_equal(c, "console=ttyS0 quiet panic=-1 pp.wl=memverify");
+    assert_null(pp_guest_cmdline("x --a=1+2", 0, &err));
+    assert_non_null(strstr(err->message, "'+'"));
+    g_clear_error(&err);
+    assert_null(pp_guest_cmdline("x \"y\"", 0, &err));
+    g_clear_error(&err);
+    assert_null(pp_guest_cmdline("   ", 0, &err));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -93,6 +113,7 @@ int main(void)
         cmocka_unit_test(test_bad_values),
         cmocka_unit_test(test_find),
         cmocka_unit_test(test_load_missing_file),
+        cmocka_unit_test(test_cmdline),
     };
     return cmocka_run_group_tests_name("guestlog", tests, NULL, NULL);
 }
