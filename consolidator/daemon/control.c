@@ -70,7 +70,7 @@ static json_object *vm_json(Vm *vm)
 
     json_object_object_add(o, "name", json_object_new_string(vm->spec->name));
     json_object_object_add(o, "host",
-                           json_object_new_string(vm->host->cfg->name));
+                           json_object_new_string(vm_guest_host(vm)->cfg->name));
     json_object_object_add(o, "state",
                            json_object_new_string(vm_state_name(vm->state)));
     json_object_object_add(o, "cpu", json_object_new_double(vm->cpu));

@@ -324,7 +324,7 @@ static void sample_vm(PpDaemon *d, Vm *vm, double t)
         vm->cpu = CLAMP(100.0 * vcpu / dt_ns, 0, 100.0 * vm->spec->vcpus);
         vm->proc_cpu = 100.0 * all / dt_ns;
         if (!pp_store_add_vm_sample(d->store, t, vm->spec->name,
-                                    vm->host->cfg->name, vm->cpu,
+                                    vm_guest_host(vm)->cfg->name, vm->cpu,
                                     vm->proc_cpu, vm->spec->mem_mib, &err)) {
             fprintf(stderr, "warning: %s\n", err->message);
         }

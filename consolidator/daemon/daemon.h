@@ -110,6 +110,9 @@ struct PpDaemon {
 };
 
 const char *job_state_name(JobState s);
+/* The host whose CPU runs the guest now: the destination once a move
+ * switched (post-copy), else vm->host. */
+Host *vm_guest_host(const Vm *vm);
 bool job_is_active(const Job *job);
 
 /* daemon.c */

@@ -45,6 +45,15 @@ bool job_is_active(const Job *job)
     return job->state < JOB_DONE;
 }
 
+Host *vm_guest_host(const Vm *vm)
+{
+    if (vm->job && (vm->job->state == JOB_POSTCOPY ||
+                    vm->job->state == JOB_COMPLETING)) {
+        return vm->job->to;
+    }
+    return vm->host;
+}
+
 /* Allowed transitions: from -> bitmask of targets. */
 static const unsigned allowed[JOB__MAX] = {
     [JOB_STARTING] = 1u << JOB_SETUP | 1u << JOB_FAILED,
@@ -532,6 +541,8 @@ json_object *job_to_json(const Job *job)
     json_object_object_add(o, "started", json_object_new_double(job->t_start));
     json_object_object_add(o, "ended", job->t_end > 0 ?
                            json_object_new_double(job->t_end) : NULL);
+    json_object_object_add(o, "resumed", job->t_resume > 0 ?
+                           json_object_new_double(job->t_resume) : NULL);
     json_object_object_add(o, "switchover-ms",
                            job->t_stop > 0 && job->t_resume > 0 ?
                            json_object_new_double((job->t_resume -

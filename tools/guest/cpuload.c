@@ -6,11 +6,12 @@
  * follows a schedule of steps (e.g. 0,50,100,50,0 with 60 s per step) and
  * stays at the last value once the schedule ends (or starts over with
  * --repeat).  While computing it writes into a working area of --dirty-mib,
- * so the rate at which it dirties memory grows with its CPU use, as a real
- * busy VM's does.
+ * one word per page, at --dirty-rate MiB/s of pages while busy (so 20% CPU
+ * dirties a fifth of that): the rate at which it dirties memory grows with
+ * its CPU use, as a real busy VM's does.
  *
  * Usage: cpuload --schedule=P[,P...] [--step=SECONDS] [--period-ms=MS]
- *                [--dirty-mib=M] [--repeat]
+ *                [--dirty-mib=M] [--dirty-rate=MIBS] [--repeat]
  * Records:
  *   PP cpuload ready steps=N step_s=S dirty_mib=M
  *   PP cpuload step  pct=P index=I
@@ -45,7 +46,7 @@ int main(int argc, char **argv)
 {
     unsigned pcts[MAX_STEPS];
     unsigned nsteps = 0;
-    uint64_t step_s = 60, period_ms = 100, dirty_mib = 0;
+    uint64_t step_s = 60, period_ms = 100, dirty_mib = 0, dirty_rate = 100;
     bool repeat = false;
     const char *v;
 
@@ -68,12 +69,15 @@ int main(int argc, char **argv)
             period_ms = pp_parse_u64(PROG, "period-ms", v);
         } else if (pp_opt(argv[i], "dirty-mib", &v)) {
             dirty_mib = pp_parse_u64(PROG, "dirty-mib", v);
+        } else if (pp_opt(argv[i], "dirty-rate", &v)) {
+            dirty_rate = pp_parse_u64(PROG, "dirty-rate", v);
         } else if (strcmp(argv[i], "--repeat") == 0) {
             repeat = true;
         } else {
             pp_die(PROG, "unknown option '%s' (usage: cpuload "
                    "--schedule=P[,P...] [--step=S] [--period-ms=MS] "
-                   "[--dirty-mib=M] [--repeat])", argv[i]);
+                   "[--dirty-mib=M] [--dirty-rate=MIBS] [--repeat])",
+                   argv[i]);
         }
     }
     if (nsteps == 0 || step_s == 0 || period_ms == 0) {
@@ -90,8 +94,12 @@ int main(int argc, char **argv)
         }
     }
 
-    pp_report(PROG, "ready", "steps=%u step_s=%llu dirty_mib=%llu", nsteps,
-              (unsigned long long)step_s, (unsigned long long)dirty_mib);
+    pp_report(PROG, "ready", "steps=%u step_s=%llu dirty_mib=%llu "
+              "dirty_rate=%llu", nsteps, (unsigned long long)step_s,
+              (unsigned long long)dirty_mib, (unsigned long long)dirty_rate);
+    /* Pages to dirty per second of busy time. */
+    double dirty_pps = (double)dirty_rate * PP_MIB / PP_PAGE;
+    double dirty_due = 0;
 
     double period = period_ms / 1000.0;
     double t0 = pp_now();
@@ -119,11 +127,15 @@ int main(int argc, char **argv)
             for (int k = 0; k < 2000; k++) {
                 acc = acc * 6364136223846793005ULL + 1442695040888963407ULL;
             }
+            double t1 = pp_now();
             if (dirty) {
-                dirty[cur] = acc | 1;
-                cur = (cur + PP_PAGE / sizeof(uint64_t) + 1) % dirty_words;
+                dirty_due += (t1 - t) * dirty_pps;
+                for (; dirty_due >= 1; dirty_due -= 1) {
+                    dirty[cur] = acc | 1;
+                    cur = (cur + PP_PAGE / sizeof(uint64_t) + 1) % dirty_words;
+                }
             }
-            t = pp_now();
+            t = t1;
         }
         busy_acc += t - now;
         sleep_for(now + period - t);
