@@ -49,6 +49,7 @@ LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/policy/policy.c consolidator/policy/threshold.c \
             consolidator/lib/qmp.c consolidator/lib/guestlog.c \
             consolidator/lib/store.c consolidator/lib/procstat.c \
+            consolidator/lib/unixsock.c \
             consolidator/daemon/config.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB := $(B)/libpostpack.a
@@ -179,8 +180,11 @@ demo-migrate: all qemu guest $(B)/accel
 
 # --------------------------------------------------------------- install
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/postpack \
+	    $(DESTDIR)$(PREFIX)/share/man/man1
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 755 scripts/pp-net $(DESTDIR)$(PREFIX)/libexec/postpack/
+	install -m 644 docs/consolidator.1 $(DESTDIR)$(PREFIX)/share/man/man1/
 
 clean:
 	rm -rf $(B)/obj $(B)/bin $(B)/guest $(LIB) $(B)/accel $(B)/qtest-wrap $(B)/tests

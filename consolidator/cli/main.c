@@ -4,6 +4,7 @@
  *   consolidator run -c FILE [--daemon]      the daemon, in the foreground
  *   consolidator status|hosts|vms|jobs|plan  ask a running daemon
  *   consolidator migrate VM HOST [--mode=M] [--wait]
+ *   consolidator cancel JOB
  *   consolidator stop
  *   consolidator history [--since=S] [--vm=NAME]
  *   consolidator export --csv [--since=S]
@@ -19,13 +20,13 @@
 #include "daemon.h"
 #include "pp-error.h"
 #include "store.h"
+#include "unixsock.h"
 
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 static char *opt_config;
@@ -98,6 +99,8 @@ static const Command commands[] = {
       "  consolidator migrate vm0 pm1 -c cluster.ini --mode=postcopy --wait\n"
       "  consolidator migrate vm1 pm0 --socket /run/pp.sock "
       "--mode=postcopy-after=5\n" },
+    { "cancel", "JOB", "cancel a move that has not switched hosts yet",
+      "  consolidator cancel 3 -c cluster.ini\n" },
     { "stop", "", "stop the daemon (and its VMs)",
       "  consolidator stop -c cluster.ini\n" },
     { "history", "", "recent events from the database",
@@ -156,7 +159,7 @@ static PpConfig *load_config(void)
 static json_object *request(const char *cmd, json_object *args)
 {
     g_autofree char *path = NULL;
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    g_autoptr(GError) cerr = NULL;
     g_autoptr(json_object) req = json_object_new_object();
     g_autoptr(GString) in = g_string_new(NULL);
     char buf[4096];
@@ -170,14 +173,9 @@ static json_object *request(const char *cmd, json_object *args)
     } else {
         die("say which daemon: -c FILE or --socket PATH");
     }
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        die("socket path '%s' is too long", path);
-    }
-    strcpy(sa.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        die("cannot reach the daemon at '%s': %s (is 'consolidator run' "
-            "running?)", path, g_strerror(errno));
+    fd = pp_unix_connect(path, "the daemon's control socket", &cerr);
+    if (fd < 0) {
+        die("%s (is 'consolidator run' running?)", cerr->message);
     }
     json_object_object_add(req, "command", json_object_new_string(cmd));
     if (args) {
@@ -185,7 +183,7 @@ static json_object *request(const char *cmd, json_object *args)
     }
     g_autofree char *line = g_strdup_printf(
         "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
-    if (write(fd, line, strlen(line)) != (ssize_t)strlen(line)) {
+    if (!pp_send_all(fd, line, strlen(line))) {
         die("cannot send to the daemon: %s", g_strerror(errno));
     }
     while (!memchr(in->str, '\n', in->len)) {
@@ -340,7 +338,7 @@ static int cmd_migrate(int argc, char **argv)
             const char *st = jstr(j, "state");
             if ((gint64)jnum(j, "id") != id ||
                 (strcmp(st, "done") && strcmp(st, "failed") &&
-                 strcmp(st, "broken"))) {
+                 strcmp(st, "broken") && strcmp(st, "cancelled"))) {
                 continue;
             }
             opt_json ? print_json(j) : print_job(j);
@@ -348,6 +346,22 @@ static int cmd_migrate(int argc, char **argv)
         }
         g_usleep(200 * 1000);
     }
+}
+
+static int cmd_cancel(int argc, char **argv)
+{
+    json_object *args = json_object_new_object();
+    char *end;
+    gint64 id;
+
+    if (argc != 2 || (id = g_ascii_strtoll(argv[1], &end, 10)) <= 0 || *end) {
+        json_object_put(args);
+        die("usage: consolidator cancel JOB (a job number from 'jobs')");
+    }
+    json_object_object_add(args, "job", json_object_new_int64(id));
+    g_autoptr(json_object) job = request("cancel", args);
+    opt_json ? print_json(job) : print_job(job);
+    return 0;
 }
 
 static PpStore *open_db(void)
@@ -514,7 +528,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "consolidator %s: %s\n", cmd->name, err->message);
         return 2;
     }
-    if (strcmp(cmd->name, "migrate") != 0 && argc > 1) {
+    if (strcmp(cmd->name, "migrate") != 0 && strcmp(cmd->name, "cancel") != 0 &&
+        argc > 1) {
         fprintf(stderr, "consolidator %s: unexpected argument '%s'\n",
                 cmd->name, argv[1]);
         return 2;
@@ -527,6 +542,9 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd->name, "migrate") == 0) {
         return cmd_migrate(argc, argv);
+    }
+    if (strcmp(cmd->name, "cancel") == 0) {
+        return cmd_cancel(argc, argv);
     }
     if (strcmp(cmd->name, "history") == 0) {
         return cmd_history();

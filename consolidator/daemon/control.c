@@ -7,12 +7,13 @@
  * error reply, never a crash.
  *
  * Commands: status, hosts, vms, jobs, plan, migrate (vm, host, [mode]),
- * stop.
+ * cancel (job), stop.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "daemon.h"
 #include "pp-error.h"
+#include "unixsock.h"
 
 #include <errno.h>
 #include <glib-unix.h>
@@ -211,6 +212,24 @@ static json_object *handle(PpDaemon *d, const char *cmd, json_object *args,
         job = job_start(d, vm, h, &mode, "manual", errp);
         return job ? job_to_json(job) : NULL;
     }
+    if (strcmp(cmd, "cancel") == 0) {
+        json_object *id;
+        if (!args || !json_object_object_get_ex(args, "job", &id) ||
+            !json_object_is_type(id, json_type_int)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                        "cancel needs an integer argument 'job'");
+            return NULL;
+        }
+        for (guint i = 0; i < d->jobs->len; i++) {
+            Job *j = d->jobs->pdata[i];
+            if (j->id == json_object_get_int64(id)) {
+                return job_cancel(j, errp) ? job_to_json(j) : NULL;
+            }
+        }
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "no job %" G_GINT64_FORMAT
+                    " in this run", json_object_get_int64(id));
+        return NULL;
+    }
     if (strcmp(cmd, "stop") == 0) {
         g_main_loop_quit(d->loop);
         return json_object_new_object();
@@ -241,17 +260,8 @@ static void reply(Client *c, json_object *ret, const char *error)
     }
     g_autofree char *line = g_strdup_printf(
         "%s\n", json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
-    size_t off = 0, len = strlen(line);
-    while (off < len) {
-        ssize_t n = send(c->fd, line + off, len - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            break;
-        }
-        off += (size_t)n;
-    }
+    /* A client that went away just misses its reply. */
+    pp_send_all(c->fd, line, strlen(line));
 }
 
 static gboolean on_client(gint fd, GIOCondition cond, gpointer opaque)
@@ -329,15 +339,12 @@ bool pp_control_listen(PpDaemon *d, GError **errp)
     }
     strcpy(sa.sun_path, path);
     /* Refuse to steal the socket of a running instance. */
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+    fd = pp_unix_connect(path, "control socket", NULL);
+    if (fd >= 0) {
         close(fd);
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                     "another consolidator is listening on '%s'", path);
         return false;
-    }
-    if (fd >= 0) {
-        close(fd);
     }
     unlink(path);
     fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);

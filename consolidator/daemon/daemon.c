@@ -547,8 +547,8 @@ static void daemon_free(PpDaemon *d)
 
 static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
 {
-    static const char *const final[] = { "done", "failed", "broken",
-                                         "abandoned", NULL };
+    static const char *const final[] = { "done", "failed", "cancelled",
+                                         "broken", "abandoned", NULL };
 
     d->cfg = pp_config_load(config_path, errp);
     if (!d->cfg) {
@@ -600,8 +600,19 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
                         r->id, r->mode, r->phase);
     }
     d->run_dir = g_build_filename(d->cfg->state_dir, "run", NULL);
+    /* The network helper: $PP_NET_HELPER, the build tree's, or the one
+     * installed beside the binary (PREFIX/libexec/postpack). */
     const char *helper = g_getenv("PP_NET_HELPER");
-    d->net_helper = g_strdup(helper ? helper : PP_NET_HELPER);
+    if (helper) {
+        d->net_helper = g_strdup(helper);
+    } else if (g_file_test(PP_NET_HELPER, G_FILE_TEST_IS_EXECUTABLE)) {
+        d->net_helper = g_strdup(PP_NET_HELPER);
+    } else {
+        g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree char *bindir = g_path_get_dirname(exe ? exe : ".");
+        d->net_helper = g_build_filename(bindir, "..", "libexec", "postpack",
+                                         "pp-net", NULL);
+    }
 
     for (guint i = 0; i < d->cfg->hosts->len; i++) {
         Host *h = g_new0(Host, 1);

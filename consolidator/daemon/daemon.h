@@ -65,6 +65,7 @@ typedef enum JobState {
     JOB_COMPLETING, /* source sent everything; waiting for the destination */
     JOB_DONE,       /* the destination owns the guest; source retired */
     JOB_FAILED,     /* failed before the switch: guest still on the source */
+    JOB_CANCELLED,  /* cancelled before the switch: guest still on the source */
     JOB_BROKEN,     /* failed after the switch: guest stuck; needs recovery */
     JOB__MAX,
 } JobState;
@@ -138,6 +139,9 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
 void job_on_event(Job *job, PpQmp *from, const char *name, json_object *data,
                   gint64 time_us);
 void job_on_closed(Job *job, PpQmp *from, const GError *why);
+/* Cancel a move that has not switched yet; false with an error after the
+ * switch (the guest can no longer go back) or when it is over. */
+bool job_cancel(Job *job, GError **errp);
 void job_free(Job *job);
 json_object *job_to_json(const Job *job);
 

@@ -3,10 +3,12 @@
  *
  *   STARTING -> SETUP -> PRECOPY -> [POSTCOPY ->] COMPLETING -> DONE
  *        \________\________\______________________________/-> FAILED
+ *        \________\________\______________________________/-> CANCELLED
  *                                  POSTCOPY/COMPLETING -> BROKEN
  *
- * Before the switch (STARTING..PRECOPY) any failure kills the destination
- * and leaves the guest running on the source: FAILED loses no VM.  Once
+ * Before the switch (STARTING..PRECOPY) any failure or a cancel kills the
+ * destination and leaves the guest running on the source: FAILED and
+ * CANCELLED lose no VM.  Once
  * QEMU reports postcopy-active the guest runs on the destination and the
  * source holds pages only it has: the source is never resumed, and a
  * failure from there on is BROKEN (both QEMUs are kept for recovery).
@@ -32,6 +34,7 @@ static const char *const state_names[JOB__MAX] = {
     [JOB_COMPLETING] = "completing",
     [JOB_DONE] = "done",
     [JOB_FAILED] = "failed",
+    [JOB_CANCELLED] = "cancelled",
     [JOB_BROKEN] = "broken",
 };
 
@@ -56,10 +59,10 @@ Host *vm_guest_host(const Vm *vm)
 
 /* Allowed transitions: from -> bitmask of targets. */
 static const unsigned allowed[JOB__MAX] = {
-    [JOB_STARTING] = 1u << JOB_SETUP | 1u << JOB_FAILED,
-    [JOB_SETUP] = 1u << JOB_PRECOPY | 1u << JOB_FAILED,
+    [JOB_STARTING] = 1u << JOB_SETUP | 1u << JOB_FAILED | 1u << JOB_CANCELLED,
+    [JOB_SETUP] = 1u << JOB_PRECOPY | 1u << JOB_FAILED | 1u << JOB_CANCELLED,
     [JOB_PRECOPY] = 1u << JOB_POSTCOPY | 1u << JOB_COMPLETING |
-                    1u << JOB_FAILED,
+                    1u << JOB_FAILED | 1u << JOB_CANCELLED,
     [JOB_POSTCOPY] = 1u << JOB_COMPLETING | 1u << JOB_BROKEN,
     [JOB_COMPLETING] = 1u << JOB_DONE | 1u << JOB_BROKEN,
 };
@@ -102,8 +105,11 @@ static void job_stop_timers(Job *job)
     }
 }
 
-/* Before the switch: drop the destination, keep the guest on the source. */
-static void job_fail(Job *job, const char *why)
+/*
+ * Before the switch: drop the destination, keep the guest on the source,
+ * ending in @end (FAILED or CANCELLED).  After it: BROKEN.
+ */
+static void job_abort(Job *job, JobState end, const char *why)
 {
     Vm *vm = job->vm;
 
@@ -134,7 +140,7 @@ static void job_fail(Job *job, const char *why)
         pp_vm_free(job->dst_proc);
         job->dst_proc = NULL;
     }
-    job_set_state(job, JOB_FAILED, why);
+    job_set_state(job, end, why);
     vm->job = NULL;
     if (vm->state == VM_MIGRATING) {
         vm->state = VM_RUNNING;
@@ -143,6 +149,30 @@ static void job_fail(Job *job, const char *why)
 }
 
 /* Both sides completed: the destination becomes the VM's process. */
+static void job_fail(Job *job, const char *why)
+{
+    job_abort(job, JOB_FAILED, why);
+}
+
+bool job_cancel(Job *job, GError **errp)
+{
+    if (!job_is_active(job)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "job %" G_GINT64_FORMAT " is already %s", job->id,
+                    job_state_name(job->state));
+        return false;
+    }
+    if (job->state >= JOB_POSTCOPY) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "job %" G_GINT64_FORMAT " has switched to the destination "
+                    "(%s); a post-copy move cannot go back", job->id,
+                    job_state_name(job->state));
+        return false;
+    }
+    job_abort(job, JOB_CANCELLED, "cancelled by the operator");
+    return true;
+}
+
 static void job_finish(Job *job)
 {
     Vm *vm = job->vm;
@@ -340,16 +370,26 @@ static gboolean on_postcopy_timer(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
+/* Common head of the setup chain's reply callbacks: false when the job
+ * is already over, or when this reply's error fails it. */
+static bool step_ok(Job *job, const GError *err)
+{
+    if (!job_is_active(job)) {
+        return false;
+    }
+    if (err) {
+        job_fail(job, err->message);
+        return false;
+    }
+    return true;
+}
+
 static void on_migrate(PpQmp *q, json_object *ret, const GError *err,
                        gpointer opaque)
 {
     Job *job = opaque;
 
-    if (!job_is_active(job)) {
-        return;
-    }
-    if (err) {
-        job_fail(job, err->message);
+    if (!step_ok(job, err)) {
         return;
     }
     job_set_state(job, JOB_PRECOPY, NULL);
@@ -393,11 +433,7 @@ static void on_incoming(PpQmp *q, json_object *ret, const GError *err,
 {
     Job *job = opaque;
 
-    if (!job_is_active(job)) {
-        return;
-    }
-    if (err) {
-        job_fail(job, err->message);
+    if (!step_ok(job, err)) {
         return;
     }
     pp_qmp_send(job->dst_qmp, "query-migrate", NULL, QMP_MS,

@@ -5,6 +5,7 @@
  */
 #include "launcher.h"
 #include "pp-error.h"
+#include "unixsock.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -14,7 +15,6 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -172,21 +172,13 @@ static char *last_line(const char *path)
 
 static bool socket_accepts(const char *path)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd;
-    bool ok;
+    int fd = pp_unix_connect(path, "socket", NULL);
 
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        return false;
-    }
-    strcpy(sa.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0) {
         return false;
     }
-    ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
     close(fd);
-    return ok;
+    return true;
 }
 
 /* Child side of fork(): never returns. */
@@ -411,40 +403,19 @@ bool pp_vm_stop(PpVm *vm, int timeout_ms, GError **errp)
 
 bool pp_vm_serial_send(PpVm *vm, const char *line, GError **errp)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
     g_autofree char *msg = g_strdup_printf("%s\n", line);
-    size_t len = strlen(msg), off = 0;
-    int fd;
+    g_autofree char *what = g_strdup_printf("the serial console of VM '%s'",
+                                            vm->name);
+    int fd = pp_unix_connect(vm->serial_path, what, errp);
 
-    if (strlen(vm->serial_path) >= sizeof(sa.sun_path)) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                    "serial socket path '%s' is too long", vm->serial_path);
+    if (fd < 0) {
         return false;
     }
-    strcpy(sa.sun_path, vm->serial_path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_IO,
-                    "cannot connect to the serial console of VM '%s': %s",
-                    vm->name, g_strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
+    if (!pp_send_all(fd, msg, strlen(msg))) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot write to %s: %s",
+                    what, g_strerror(errno));
+        close(fd);
         return false;
-    }
-    while (off < len) {
-        ssize_t n = send(fd, msg + off, len - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            g_set_error(errp, PP_ERROR, PP_ERROR_IO,
-                        "cannot write to the serial console of VM '%s': %s",
-                        vm->name, g_strerror(errno));
-            close(fd);
-            return false;
-        }
-        off += (size_t)n;
     }
     /* Give QEMU a moment to take the bytes before the hang-up. */
     g_usleep(50 * 1000);

@@ -5,12 +5,12 @@
  */
 #include "qmp.h"
 #include "pp-error.h"
+#include "unixsock.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 #include <glib-unix.h>
 
@@ -166,20 +166,11 @@ static json_object *read_message(PpQmp *qmp, gint64 deadline,
 
 static bool send_all(PpQmp *qmp, const char *s, GError **errp)
 {
-    size_t len = strlen(s), off = 0;
-
-    while (off < len) {
-        ssize_t n = send(qmp->fd, s + off, len - off, MSG_NOSIGNAL);
-        if (n < 0 && errno == EINTR) {
-            continue;
-        }
-        if (n <= 0) {
-            g_set_error(errp, PP_ERROR, PP_ERROR_DISCONNECTED,
-                        "QMP send failed: %s", g_strerror(errno));
-            qmp_disconnect(qmp);
-            return false;
-        }
-        off += (size_t)n;
+    if (!pp_send_all(qmp->fd, s, strlen(s))) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_DISCONNECTED,
+                    "QMP send failed: %s", g_strerror(errno));
+        qmp_disconnect(qmp);
+        return false;
     }
     return true;
 }
@@ -235,26 +226,9 @@ PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
 
 PpQmp *pp_qmp_connect(const char *path, int timeout_ms, GError **errp)
 {
-    struct sockaddr_un sa = { .sun_family = AF_UNIX };
-    int fd;
+    int fd = pp_unix_connect(path, "QMP socket", errp);
 
-    if (strlen(path) >= sizeof(sa.sun_path)) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                    "QMP socket path '%s' is too long", path);
-        return NULL;
-    }
-    strcpy(sa.sun_path, path);
-    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_IO,
-                    "cannot connect to QMP socket '%s': %s", path,
-                    g_strerror(errno));
-        if (fd >= 0) {
-            close(fd);
-        }
-        return NULL;
-    }
-    return pp_qmp_new_fd(fd, timeout_ms, errp);
+    return fd < 0 ? NULL : pp_qmp_new_fd(fd, timeout_ms, errp);
 }
 
 json_object *pp_qmp_execute(PpQmp *qmp, const char *command,

@@ -1,8 +1,10 @@
 #!/bin/bash
 # The consolidator with two emulated hosts (CPU sets + network namespaces
 # joined by tbf-shaped links) and two VMs: manual moves through the CLI in
-# both modes, bad input rejected with a clear message, the database holds
-# the timeline, and stopping the daemon leaves no VM process or namespace.
+# both modes, cancelling before (and not after) the switch, bad input
+# rejected with a clear message, the database holds
+# the timeline, a VM whose QEMU dies is marked lost without harm to the
+# rest, and stopping the daemon leaves no VM process or namespace.
 . "$(dirname "$0")/lib.sh"
 need_root
 run=$(pwd)/$PP_BUILD/tests/run/20
@@ -27,6 +29,11 @@ workload = memverify --mib=64 --pass-ms=2000
 memory = 256
 host = pm0
 workload = cpuload --schedule=10
+
+[vm vm2]
+memory = 1024
+host = pm0
+fill = 768
 END
 DAEMON_PID=
 trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; wait 2>/dev/null' EXIT
@@ -65,6 +72,40 @@ csv=$(C export --csv --since=0)
 echo "$csv" | grep -q '^host,.*,pm1,pm1,' || fail "no host samples in export"
 echo "$csv" | grep -q '^vm,.*,vm1,pm0,' || fail "no VM samples in export"
 echo "$csv" | grep -q '^event:move-phase,.*done: switchover' || fail "no completed move in export"
+
+# Cancel: a pre-copy move of 768 MiB over the 1 Gbit/s link takes seconds;
+# cancelled after one, the guest stays on the source, running.
+jobid() { tr -d ' \n' | sed 's/.*"id":\([0-9]*\).*/\1/'; }
+id=$(C migrate vm2 pm1 --mode=precopy --json | jobid)
+sleep 1
+C cancel "$id" | tee /dev/stderr | grep -q " cancelled " || fail "job $id not cancelled"
+C vms | grep -q '^vm2 *pm0 *running' || fail "vm2 not running on pm0 after the cancel"
+msg=$(C cancel "$id" 2>&1) && fail "cancelled twice"
+echo "$msg" | grep -q "is already cancelled" || fail "unclear error: $msg"
+# A post-copy move cannot be cancelled once it switched.
+id=$(C migrate vm2 pm1 --mode=postcopy --json | jobid)
+for _ in $(seq 1 100); do
+    C jobs | grep -q "^$id .* \(postcopy\|completing\|done\) " && break
+    sleep 0.05
+done
+msg=$(C cancel "$id" 2>&1) && fail "a switched post-copy move was cancelled"
+echo "$msg" | grep -q -e "cannot go back" -e "is already done" || fail "unclear error: $msg"
+for _ in $(seq 1 200); do C jobs | grep -q "^$id .* done " && break; sleep 0.1; done
+C vms | grep -q '^vm2 *pm1 *running' || fail "vm2 not running on pm1"
+
+# A VM whose QEMU dies is marked lost; the daemon carries on.
+pid=$(C vms --json | tr -d ' \n' | sed 's/},{/}\n{/g' | grep '"name":"vm1"' | sed 's/.*"pid":\([0-9]*\).*/\1/')
+[ -n "$pid" ] && [ "$pid" -gt 0 ] || fail "no pid for vm1"
+kill -9 "$pid"
+for _ in $(seq 1 50); do
+    C vms | grep -q '^vm1 .* lost' && break
+    sleep 0.1
+done
+C vms | grep -q '^vm1 .* lost' || fail "vm1 not marked lost after its QEMU died"
+C history --since=0 | grep -q "vm-lost *vm1" || fail "no vm-lost event"
+C vms | grep -q '^vm0 *pm0 *running' || fail "vm0 affected by vm1's death"
+msg=$(C migrate vm1 pm1 2>&1) && fail "a lost VM was moved"
+echo "$msg" | grep -q "not running" || fail "unclear error: $msg"
 
 stop_daemon "$cfg"
 ip netns list | grep -q "pp-it20-" && fail "namespaces left behind"
