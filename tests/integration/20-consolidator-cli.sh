@@ -7,7 +7,7 @@
 # rest, and stopping the daemon leaves no VM process or namespace.
 . "$(dirname "$0")/lib.sh"
 need_root
-run=$(pwd)/$PP_BUILD/tests/run/20
+run=$PP_BUILD/tests/run/20
 rm -rf "$run"; mkdir -p "$run"
 cfg=$run/cluster.ini
 write_cluster_config "$cfg" it20 "$run/state"

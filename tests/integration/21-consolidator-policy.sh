@@ -6,7 +6,7 @@
 # the cooldown, and lose no VM.
 . "$(dirname "$0")/lib.sh"
 need_root
-run=$(pwd)/$PP_BUILD/tests/run/21
+run=$PP_BUILD/tests/run/21
 rm -rf "$run"; mkdir -p "$run"
 cfg=$run/cluster.ini
 write_cluster_config "$cfg" it21 "$run/state"

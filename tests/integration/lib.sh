@@ -1,7 +1,7 @@
 # Helpers for integration tests (sourced).  Tests run from the project
 # root with PP_BUILD (build directory) and PP_ACCEL set by tests/run-tests.
 set -u
-PP_BUILD=${PP_BUILD:-build}
+PP_BUILD=$(cd "${PP_BUILD:-build}" && pwd)
 PP_ACCEL=${PP_ACCEL:-tcg}
 PPMIG=$PP_BUILD/bin/ppmig
 
@@ -38,14 +38,13 @@ CONSOLIDATOR=$PP_BUILD/bin/consolidator
 # write_cluster_config FILE INSTANCE STATE_DIR: the [consolidator] section
 # for our build; callers append [policy], [host] and [vm] sections.
 write_cluster_config() {
-    top=$(pwd)
     cat > "$1" <<EOC
 [consolidator]
 name = $2
 state_dir = $3
-qemu = $top/$PP_BUILD/qemu/qemu-system-x86_64
-kernel = $top/$PP_BUILD/guest/vmlinuz
-initrd = $top/$PP_BUILD/guest/initrd.img
+qemu = $PP_BUILD/qemu/qemu-system-x86_64
+kernel = $PP_BUILD/guest/vmlinuz
+initrd = $PP_BUILD/guest/initrd.img
 accel = $PP_ACCEL
 EOC
 }
