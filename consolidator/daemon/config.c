@@ -27,14 +27,14 @@ bool pp_mig_mode_parse(const char *s, PpMigMode *mode, GError **errp)
         const char *v = s + strlen("postcopy-after=");
         char *end;
         double d = g_ascii_strtod(v, &end);
-        if (end != v && !*end && d >= 0 && isfinite(d)) {
+        if (end != v && !*end && d >= 0 && d <= 3600) {
             *mode = (PpMigMode){ PP_MIG_POSTCOPY_AFTER, d };
             return true;
         }
     }
     g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                 "invalid migration mode '%s' (expected precopy, postcopy or "
-                "postcopy-after=SECONDS)", s);
+                "postcopy-after=SECONDS, at most 3600)", s);
     return false;
 }
 

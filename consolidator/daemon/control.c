@@ -60,6 +60,8 @@ static const char *vm_state_name(VmState s)
         return "running";
     case VM_MIGRATING:
         return "migrating";
+    case VM_BROKEN:
+        return "broken";
     default:
         return "lost";
     }
@@ -310,12 +312,16 @@ static gboolean on_client(gint fd, GIOCondition cond, gpointer opaque)
 static gboolean on_accept(gint fd, GIOCondition cond, gpointer opaque)
 {
     PpDaemon *d = opaque;
-    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+    /* Blocking for replies, bounded by a send timeout: a reply goes out
+     * whole or the client is dropped.  Reads use MSG_DONTWAIT. */
+    int cfd = accept4(fd, NULL, NULL, SOCK_CLOEXEC);
+    struct timeval tv = { .tv_sec = 2 };
     Client *c;
 
     if (cfd < 0) {
         return G_SOURCE_CONTINUE;
     }
+    setsockopt(cfd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     c = g_new0(Client, 1);
     c->d = d;
     c->fd = cfd;

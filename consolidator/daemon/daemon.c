@@ -408,8 +408,8 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
     }
     for (guint i = 0; i < d->vms->len; i++) {
         Vm *vm = d->vms->pdata[i];
-        if (vm->state == VM_LOST) {
-            continue;
+        if (vm->state == VM_LOST || vm->state == VM_BROKEN) {
+            continue; /* nothing to place: an operator has to look */
         }
         vv[nv].name = vm->spec->name;
         vv[nv].host = vm->host->cfg->name;

@@ -29,6 +29,8 @@ typedef enum VmState {
     VM_RUNNING,     /* guest runs in vm->proc */
     VM_MIGRATING,   /* a job is moving it */
     VM_LOST,        /* its QEMU died; nothing runs it */
+    VM_BROKEN,      /* a post-copy move failed after the switch: the guest
+                     * is stuck between two QEMUs (kept for recovery) */
 } VmState;
 
 typedef struct Host {
@@ -84,6 +86,13 @@ struct Job {
     int setup_pending;
     bool setup_failed;
     bool src_completed, dst_completed;
+    bool switch_requested;  /* migrate-start-postcopy was sent */
+    bool switched;          /* QEMU reported postcopy-active (or the
+                             * destination resumed): no way back */
+    bool aborting;          /* asking the source whether it still runs
+                             * the guest before ending the job */
+    JobState abort_end;
+    bool src_poll_pending, dst_poll_pending;
     guint poll_source, postcopy_source;
     double t_start, t_stop, t_resume, t_end;  /* wall clock, seconds */
     gint64 bytes, postcopy_requests;

@@ -50,8 +50,7 @@ bool job_is_active(const Job *job)
 
 Host *vm_guest_host(const Vm *vm)
 {
-    if (vm->job && (vm->job->state == JOB_POSTCOPY ||
-                    vm->job->state == JOB_COMPLETING)) {
+    if (vm->job && vm->job->switched) {
         return vm->job->to;
     }
     return vm->host;
@@ -61,10 +60,13 @@ Host *vm_guest_host(const Vm *vm)
 static const unsigned allowed[JOB__MAX] = {
     [JOB_STARTING] = 1u << JOB_SETUP | 1u << JOB_FAILED | 1u << JOB_CANCELLED,
     [JOB_SETUP] = 1u << JOB_PRECOPY | 1u << JOB_FAILED | 1u << JOB_CANCELLED,
+    /* PRECOPY -> BROKEN: QEMU switched before we saw it. */
     [JOB_PRECOPY] = 1u << JOB_POSTCOPY | 1u << JOB_COMPLETING |
-                    1u << JOB_FAILED | 1u << JOB_CANCELLED,
+                    1u << JOB_FAILED | 1u << JOB_CANCELLED | 1u << JOB_BROKEN,
     [JOB_POSTCOPY] = 1u << JOB_COMPLETING | 1u << JOB_BROKEN,
-    [JOB_COMPLETING] = 1u << JOB_DONE | 1u << JOB_BROKEN,
+    /* COMPLETING -> FAILED: a converged pre-copy whose destination failed;
+     * the paused source is resumed. */
+    [JOB_COMPLETING] = 1u << JOB_DONE | 1u << JOB_BROKEN | 1u << JOB_FAILED,
 };
 
 static void job_set_state(Job *job, JobState to, const char *detail)
@@ -105,32 +107,36 @@ static void job_stop_timers(Job *job)
     }
 }
 
-/*
- * Before the switch: drop the destination, keep the guest on the source,
- * ending in @end (FAILED or CANCELLED).  After it: BROKEN.
- */
-static void job_abort(Job *job, JobState end, const char *why)
+/* Still driving the migration (not over, not being aborted). */
+static bool job_live(const Job *job)
+{
+    return job_is_active(job) && !job->aborting;
+}
+
+/* After the switch: the source must never run the guest again. */
+static void job_broken(Job *job, const char *why)
 {
     Vm *vm = job->vm;
 
-    if (!job_is_active(job)) {
-        return;
-    }
-    g_free(job->error);
-    job->error = g_strdup(why);
-    job->t_end = pp_wall_now();
-    job_stop_timers(job);
-    if (job->state >= JOB_POSTCOPY) {
-        /* Never resume the source: it no longer has a consistent guest. */
-        job_set_state(job, JOB_BROKEN, why);
-        pp_daemon_event(job->d, "alert", vm->spec->name,
-                        "post-copy move failed after the switch (%s); the "
-                        "guest is paused, both QEMUs kept for recovery", why);
-        return;
-    }
-    if (job->state >= JOB_PRECOPY && vm->qmp && pp_qmp_is_connected(vm->qmp)) {
-        pp_qmp_send(vm->qmp, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
-        /* A cancelled pre-copy resumes the source itself; make sure. */
+    job_set_state(job, JOB_BROKEN, why);
+    vm->state = VM_BROKEN;
+    pp_daemon_event(job->d, "alert", vm->spec->name,
+                    "move failed after the guest switched hosts (%s); the "
+                    "source is not resumed, both QEMUs are kept for "
+                    "recovery", why);
+}
+
+/* Before the switch: drop the destination, keep the guest on the source. */
+static void job_abort_finish(Job *job, JobState end, bool resume_source)
+{
+    Vm *vm = job->vm;
+
+    if (resume_source && vm->qmp && pp_qmp_is_connected(vm->qmp)) {
+        if (!job->src_completed) {
+            pp_qmp_send(vm->qmp, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
+        }
+        /* A failed or cancelled pre-copy resumes the source by itself; a
+         * completed one left it paused for a destination that failed. */
         pp_qmp_send(vm->qmp, "cont", NULL, QMP_MS, NULL, NULL);
     }
     pp_qmp_free(job->dst_qmp);
@@ -140,7 +146,7 @@ static void job_abort(Job *job, JobState end, const char *why)
         pp_vm_free(job->dst_proc);
         job->dst_proc = NULL;
     }
-    job_set_state(job, end, why);
+    job_set_state(job, end, job->error);
     vm->job = NULL;
     if (vm->state == VM_MIGRATING) {
         vm->state = VM_RUNNING;
@@ -148,7 +154,50 @@ static void job_abort(Job *job, JobState end, const char *why)
     job->d->last_relocation = pp_wall_now();
 }
 
-/* Both sides completed: the destination becomes the VM's process. */
+static void on_abort_status(PpQmp *q, json_object *ret, const GError *err,
+                            gpointer opaque)
+{
+    Job *job = opaque;
+    json_object *st;
+    bool running = !err && json_object_object_get_ex(ret, "status", &st) &&
+                   strcmp(json_object_get_string(st), "running") == 0;
+
+    job->aborting = false;
+    if (running) {
+        job_abort_finish(job, job->abort_end, false);
+    } else {
+        job_broken(job, job->error);
+    }
+}
+
+/*
+ * End a job that did not complete, in @end (FAILED or CANCELLED) when the
+ * guest can stay on the source, else BROKEN.  Once the switch to post-copy
+ * was requested QEMU may have switched before we read its postcopy-active
+ * event, so the source is asked first and never resumed by us: if it
+ * still runs the guest the move simply failed; otherwise it is broken.
+ */
+static void job_abort(Job *job, JobState end, const char *why)
+{
+    if (!job_live(job)) {
+        return;
+    }
+    g_free(job->error);
+    job->error = g_strdup(why);
+    job->t_end = pp_wall_now();
+    job_stop_timers(job);
+    if (job->switched) {
+        job_broken(job, why);
+    } else if (job->switch_requested) {
+        job->aborting = true;
+        job->abort_end = end;
+        pp_qmp_send(job->vm->qmp, "query-status", NULL, QMP_MS,
+                    on_abort_status, job);
+    } else {
+        job_abort_finish(job, end, true);
+    }
+}
+
 static void job_fail(Job *job, const char *why)
 {
     job_abort(job, JOB_FAILED, why);
@@ -162,17 +211,24 @@ bool job_cancel(Job *job, GError **errp)
                     job_state_name(job->state));
         return false;
     }
-    if (job->state >= JOB_POSTCOPY) {
+    if (job->switch_requested || job->state >= JOB_POSTCOPY) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                    "job %" G_GINT64_FORMAT " has switched to the destination "
-                    "(%s); a post-copy move cannot go back", job->id,
-                    job_state_name(job->state));
+                    "job %" G_GINT64_FORMAT " has switched (or asked QEMU to "
+                    "switch) to the destination; a post-copy move cannot go "
+                    "back", job->id);
+        return false;
+    }
+    if (job->aborting) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "job %" G_GINT64_FORMAT " is already being stopped",
+                    job->id);
         return false;
     }
     job_abort(job, JOB_CANCELLED, "cancelled by the operator");
     return true;
 }
 
+/* Both sides completed: the destination becomes the VM's process. */
 static void job_finish(Job *job)
 {
     Vm *vm = job->vm;
@@ -217,11 +273,12 @@ static void maybe_finish(Job *job)
 
 static void on_src_status(Job *job, const char *status)
 {
-    if (!job_is_active(job)) {
+    if (!job_live(job)) {
         return;
     }
     if (strcmp(status, "postcopy-active") == 0 &&
         job->state == JOB_PRECOPY) {
+        job->switched = true;
         job_set_state(job, JOB_POSTCOPY, "guest runs on the destination");
     } else if (strcmp(status, "completed") == 0) {
         job->src_completed = true;
@@ -239,7 +296,7 @@ static void on_src_status(Job *job, const char *status)
 
 static void on_dst_status(Job *job, const char *status)
 {
-    if (!job_is_active(job)) {
+    if (!job_live(job)) {
         return;
     }
     if (strcmp(status, "completed") == 0) {
@@ -269,7 +326,9 @@ void job_on_event(Job *job, PpQmp *from, const char *name, json_object *data,
     } else if (strcmp(name, "STOP") == 0 && src && job->t_stop == 0) {
         job->t_stop = time_us / 1e6;
     } else if (strcmp(name, "RESUME") == 0 && !src) {
+        /* The destination runs the guest: from here on, no way back. */
         job->t_resume = time_us / 1e6;
+        job->switched = true;
     }
 }
 
@@ -279,7 +338,7 @@ void job_on_closed(Job *job, PpQmp *from, const GError *why)
         "%s QEMU went away: %s", from == job->vm->qmp ? "source" :
         "destination", why ? why->message : "connection closed");
 
-    if (from == job->vm->qmp && job->state < JOB_POSTCOPY) {
+    if (from == job->vm->qmp && !job->switched) {
         /* The source died before the switch: nothing runs the guest. */
         job->vm->state = VM_LOST;
     }
@@ -305,7 +364,8 @@ static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
     Job *job = opaque;
     json_object *st;
 
-    if (err || !job_is_active(job)) {
+    job->src_poll_pending = false;
+    if (err || !job_live(job)) {
         return; /* a dead connection is reported by job_on_closed */
     }
     job->bytes = MAX(job->bytes, jint(ret, "ram", "transferred"));
@@ -322,7 +382,8 @@ static void on_dst_poll(PpQmp *q, json_object *ret, const GError *err,
     Job *job = opaque;
     json_object *st;
 
-    if (!err && job_is_active(job) &&
+    job->dst_poll_pending = false;
+    if (!err && job_live(job) &&
         json_object_object_get_ex(ret, "status", &st)) {
         on_dst_status(job, json_object_get_string(st));
     }
@@ -332,12 +393,16 @@ static gboolean on_poll_timer(gpointer opaque)
 {
     Job *job = opaque;
 
-    if (job->state != JOB_COMPLETING || !job->src_completed) {
+    /* One query in flight per side: a monitor that stops answering must
+     * not pile up requests. */
+    if (!job->src_poll_pending && !job->src_completed) {
+        job->src_poll_pending = true;
         pp_qmp_send(job->vm->qmp, "query-migrate", NULL, QMP_MS, on_src_poll,
                     job);
     }
-    if (job->dst_qmp && (job->state == JOB_COMPLETING ||
-                         job->state == JOB_POSTCOPY)) {
+    if (job->dst_qmp && !job->dst_poll_pending &&
+        (job->state == JOB_COMPLETING || job->state == JOB_POSTCOPY)) {
+        job->dst_poll_pending = true;
         pp_qmp_send(job->dst_qmp, "query-migrate", NULL, QMP_MS, on_dst_poll,
                     job);
     }
@@ -363,7 +428,8 @@ static gboolean on_postcopy_timer(gpointer opaque)
     Job *job = opaque;
 
     job->postcopy_source = 0;
-    if (job->state == JOB_PRECOPY) {
+    if (job->state == JOB_PRECOPY && job_live(job)) {
+        job->switch_requested = true;
         pp_qmp_send(job->vm->qmp, "migrate-start-postcopy", NULL, QMP_MS,
                     on_start_postcopy, job);
     }
@@ -374,7 +440,7 @@ static gboolean on_postcopy_timer(gpointer opaque)
  * is already over, or when this reply's error fails it. */
 static bool step_ok(Job *job, const GError *err)
 {
-    if (!job_is_active(job)) {
+    if (!job_live(job)) {
         return false;
     }
     if (err) {
@@ -394,6 +460,7 @@ static void on_migrate(PpQmp *q, json_object *ret, const GError *err,
     }
     job_set_state(job, JOB_PRECOPY, NULL);
     if (job->mode.kind == PP_MIG_POSTCOPY) {
+        job->switch_requested = true;
         pp_qmp_send(job->vm->qmp, "migrate-start-postcopy", NULL, QMP_MS,
                     on_start_postcopy, job);
     } else if (job->mode.kind == PP_MIG_POSTCOPY_AFTER) {
@@ -414,6 +481,7 @@ static void on_dst_listening(PpQmp *q, json_object *ret, const GError *err,
         return;
     }
     if (err || !json_object_object_get_ex(ret, "socket-address", &addrs) ||
+        !json_object_is_type(addrs, json_type_array) ||
         json_object_array_length(addrs) < 1 ||
         !(a = json_object_array_get_idx(addrs, 0)) ||
         !json_object_object_get_ex(a, "port", &port)) {

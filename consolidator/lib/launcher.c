@@ -187,7 +187,7 @@ static void G_GNUC_NORETURN child_exec(const PpVmConfig *cfg, char **argv,
                                        int errpipe, pid_t parent)
 {
     int err;
-    int nullfd = open("/dev/null", O_RDONLY);
+    int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 
     if (cfg->die_with_parent) {
         prctl(PR_SET_PDEATHSIG, SIGKILL);

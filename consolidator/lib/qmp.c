@@ -36,6 +36,8 @@ struct PpQmp {
     int dispatching;        /* callbacks running: defer the free */
     bool free_requested;
     GSource *kick;          /* idle: deliver queued events and failures */
+    GString *out;           /* requests not yet written (async mode) */
+    GSource *out_watch;     /* G_IO_OUT while @out is not empty */
     GQueue failed;          /* Pending * that failed before being sent */
 };
 
@@ -53,6 +55,11 @@ static void pending_free(gpointer p);
 
 static void qmp_disconnect(PpQmp *qmp)
 {
+    if (qmp->out_watch) {
+        g_source_destroy(qmp->out_watch);
+        g_source_unref(qmp->out_watch);
+        qmp->out_watch = NULL;
+    }
     if (qmp->watch) {
         g_source_destroy(qmp->watch);
         g_source_unref(qmp->watch);
@@ -413,6 +420,9 @@ static void qmp_really_free(PpQmp *qmp)
         g_source_unref(qmp->kick);
     }
     g_queue_clear_full(&qmp->failed, pending_free);
+    if (qmp->out) {
+        g_string_free(qmp->out, TRUE);
+    }
     if (qmp->pending) {
         /* Freed without a close report: drop callbacks silently. */
         g_hash_table_unref(qmp->pending);
@@ -610,6 +620,66 @@ static void kick(PpQmp *qmp)
     g_source_attach(qmp->kick, qmp->ctx);
 }
 
+/* Write what we can of @qmp->out without blocking; false on a dead peer. */
+static bool flush_out(PpQmp *qmp)
+{
+    while (qmp->out->len > 0) {
+        ssize_t n = send(qmp->fd, qmp->out->str, qmp->out->len,
+                         MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n < 0 && errno == EAGAIN) {
+            return true;
+        }
+        if (n <= 0) {
+            return false;
+        }
+        g_string_erase(qmp->out, 0, n);
+    }
+    return true;
+}
+
+static gboolean on_writable(gint fd, GIOCondition cond, gpointer opaque)
+{
+    PpQmp *qmp = opaque;
+
+    if (!flush_out(qmp)) {
+        qmp_disconnect(qmp);  /* destroys this source */
+        kick(qmp);            /* report the close from the loop */
+        return G_SOURCE_REMOVE;
+    }
+    if (qmp->out->len == 0) {
+        g_source_unref(qmp->out_watch);
+        qmp->out_watch = NULL;
+        return G_SOURCE_REMOVE;
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+/*
+ * Queue @line for QEMU.  Never blocks the loop: a monitor that stops
+ * reading (say, QEMU's main thread stuck on a post-copy fault) only grows
+ * the buffer, and commands time out as usual.
+ */
+static bool queue_out(PpQmp *qmp, const char *line)
+{
+    g_string_append(qmp->out, line);
+    if (qmp->out_watch) {
+        return true;
+    }
+    if (!flush_out(qmp)) {
+        return false;
+    }
+    if (qmp->out->len > 0) {
+        qmp->out_watch = g_unix_fd_source_new(qmp->fd, G_IO_OUT);
+        g_source_set_callback(qmp->out_watch, G_SOURCE_FUNC(on_writable), qmp,
+                              NULL);
+        g_source_attach(qmp->out_watch, qmp->ctx);
+    }
+    return true;
+}
+
 void pp_qmp_attach(PpQmp *qmp, GMainContext *ctx, PpQmpEventFunc on_event,
                    PpQmpClosedFunc on_closed, gpointer opaque)
 {
@@ -620,6 +690,7 @@ void pp_qmp_attach(PpQmp *qmp, GMainContext *ctx, PpQmpEventFunc on_event,
     qmp->opaque = opaque;
     qmp->pending = g_hash_table_new_full(g_int64_hash, g_int64_equal, NULL,
                                          pending_free);
+    qmp->out = g_string_new(NULL);
     if (qmp->fd >= 0) {
         qmp->watch = g_unix_fd_source_new(qmp->fd, G_IO_IN | G_IO_HUP |
                                           G_IO_ERR);
@@ -678,11 +749,10 @@ void pp_qmp_send(PpQmp *qmp, const char *command, json_object *args,
 
     g_autofree char *line = g_strdup_printf(
         "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
-    g_autoptr(GError) err = NULL;
-    /* Local unix socket, small requests: a blocking send is bounded by
-     * the kernel buffer.  A failure closes the connection; the pending
-     * command fails from the loop like every other. */
-    if (!send_all(qmp, line, &err)) {
+    /* A failure closes the connection; the pending command then fails
+     * from the loop like every other. */
+    if (!queue_out(qmp, line)) {
+        qmp_disconnect(qmp);
         kick(qmp);
     }
 }

@@ -103,6 +103,8 @@ static gpointer server_main(gpointer opaque)
             }
             prev_id = id;
             id = json_object_get_int64(jid);
+        } else if (g_str_has_prefix(line, "STALL ")) {
+            g_usleep((gulong)atoi(line + 6) * 1000);
         } else if (g_str_has_prefix(line, "SPLIT ")) {
             chunk = (size_t)atoi(line + 6);
         } else if (strcmp(line, "CLOSE") == 0) {
@@ -465,6 +467,45 @@ static void test_async_free_in_callback(void **state)
     g_ptr_array_unref(c.log);
 }
 
+static void count_timeout(PpQmp *q, json_object *ret, const GError *err,
+                          gpointer opaque)
+{
+    int *n = opaque;
+
+    if (err && err->code == PP_ERROR_TIMEOUT) {
+        (*n)++;
+    }
+}
+
+/* A monitor that stops reading must not block the loop: 4 MiB of requests
+ * queue up, and every command times out on schedule. */
+static void test_async_stalled_peer(void **state)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, "stall.txt", NULL);
+    PpQmp *q = pp_qmp_new_fd(fd, 2000, &err);
+    g_autofree char *big = g_strnfill(64 * 1024, 'x');
+    int timeouts = 0;
+    gint64 start = g_get_monotonic_time();
+
+    assert_non_null(q);
+    pp_qmp_attach(q, NULL, NULL, NULL, NULL);
+    for (int i = 0; i < 64; i++) {
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "pad", json_object_new_string(big));
+        pp_qmp_send(q, "query-status", args, 200, count_timeout, &timeouts);
+    }
+    /* Sending returned at once; the loop runs the timeouts. */
+    assert_true(g_get_monotonic_time() - start < 1000 * 1000);
+    while (timeouts < 64 && g_get_monotonic_time() - start < 1900 * 1000) {
+        g_main_context_iteration(NULL, TRUE);
+    }
+    assert_int_equal(timeouts, 64);
+    pp_qmp_free(q);
+    fake_finish(&fs);
+}
+
 static void test_async_garbage_closes(void **state)
 {
     FakeServer fs;
@@ -504,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_async_timeout_and_late_reply),
         cmocka_unit_test(test_async_free_in_callback),
         cmocka_unit_test(test_async_garbage_closes),
+        cmocka_unit_test(test_async_stalled_peer),
     };
     return cmocka_run_group_tests_name("qmp", tests, NULL, NULL);
 }
