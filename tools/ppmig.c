@@ -32,6 +32,7 @@ typedef enum {
     MODE_PRECOPY,
     MODE_POSTCOPY,          /* switch to post-copy right after the start */
     MODE_POSTCOPY_AFTER,    /* switch after opt_postcopy_after seconds */
+    MODE_POSTCOPY_INSTANT,  /* our QEMU's x-postcopy-instant capability */
 } MigMode;
 
 /* Options. */
@@ -79,7 +80,8 @@ static GOptionEntry entries[] = {
     { "fill", 0, 0, G_OPTION_ARG_INT, &opt_fill,
       "fill MIB of guest memory with non-zero data at boot", "MIB" },
     { "mode", 0, 0, G_OPTION_ARG_STRING, &opt_mode,
-      "precopy, postcopy, or postcopy-after=SECONDS (default postcopy)",
+      "precopy, postcopy, postcopy-after=SECONDS, or postcopy-instant (our "
+      "QEMU's x-postcopy-instant capability) (default postcopy)",
       "MODE" },
     { "src-cpus", 0, 0, G_OPTION_ARG_STRING, &opt_src_cpus,
       "host CPUs for the source QEMU (default: no pinning)", "LIST" },
@@ -153,6 +155,8 @@ static bool parse_mode(MigMode *mode, double *after, GError **errp)
         *mode = MODE_PRECOPY;
     } else if (strcmp(opt_mode, "postcopy") == 0) {
         *mode = MODE_POSTCOPY;
+    } else if (strcmp(opt_mode, "postcopy-instant") == 0) {
+        *mode = MODE_POSTCOPY_INSTANT;
     } else if (g_str_has_prefix(opt_mode, "postcopy-after=")) {
         char *end;
         const char *s = opt_mode + strlen("postcopy-after=");
@@ -167,8 +171,8 @@ static bool parse_mode(MigMode *mode, double *after, GError **errp)
     return true;
 bad:
     g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                "invalid --mode '%s' (expected precopy, postcopy or "
-                "postcopy-after=SECONDS)", opt_mode);
+                "invalid --mode '%s' (expected precopy, postcopy, "
+                "postcopy-after=SECONDS or postcopy-instant)", opt_mode);
     return false;
 }
 
@@ -235,9 +239,13 @@ static json_object *caps_args(MigMode mode, bool destination)
         { "events", true },
         { "postcopy-ram", mode != MODE_PRECOPY },
         { "postcopy-blocktime", mode != MODE_PRECOPY && destination },
+        /* Last, and only when wanted: upstream QEMU does not know it. */
+        { "x-postcopy-instant", mode == MODE_POSTCOPY_INSTANT && !destination },
     };
+    size_t n = G_N_ELEMENTS(want) - (mode == MODE_POSTCOPY_INSTANT &&
+                                     !destination ? 0 : 1);
 
-    for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+    for (size_t i = 0; i < n; i++) {
         json_object *c = json_object_new_object();
         json_object_object_add(c, "capability",
                                json_object_new_string(want[i].name));
@@ -662,7 +670,8 @@ static bool run(Report *rp, GError **errp)
     gint64 deadline = start + (gint64)timeout_ms * 1000;
     g_autoptr(json_object) info = NULL;
     for (;;) {
-        if (mode != MODE_PRECOPY && !postcopy_asked &&
+        if ((mode == MODE_POSTCOPY || mode == MODE_POSTCOPY_AFTER) &&
+            !postcopy_asked &&
             (mode == MODE_POSTCOPY ||
              g_get_monotonic_time() - start >= after * G_USEC_PER_SEC)) {
             GError *err = NULL;
@@ -679,7 +688,9 @@ static bool run(Report *rp, GError **errp)
             return false;
         }
         const char *st = jget_str(info, "status");
-        if (strcmp(st, "postcopy-active") == 0) {
+        if (strcmp(st, "postcopy-active") == 0 ||
+            (mode == MODE_POSTCOPY_INSTANT && strcmp(st, "completed") == 0 &&
+             jget_int(info, "ram", "postcopy-bytes") > 0)) {
             rp->postcopy_switched = true;
         }
         if (strcmp(st, "completed") == 0) {

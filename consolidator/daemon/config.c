@@ -23,6 +23,10 @@ bool pp_mig_mode_parse(const char *s, PpMigMode *mode, GError **errp)
         *mode = (PpMigMode){ PP_MIG_POSTCOPY, 0 };
         return true;
     }
+    if (strcmp(s, "postcopy-instant") == 0) {
+        *mode = (PpMigMode){ PP_MIG_POSTCOPY_INSTANT, 0 };
+        return true;
+    }
     if (g_str_has_prefix(s, "postcopy-after=")) {
         const char *v = s + strlen("postcopy-after=");
         char *end;
@@ -33,8 +37,8 @@ bool pp_mig_mode_parse(const char *s, PpMigMode *mode, GError **errp)
         }
     }
     g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                "invalid migration mode '%s' (expected precopy, postcopy or "
-                "postcopy-after=SECONDS, at most 3600)", s);
+                "invalid migration mode '%s' (expected precopy, postcopy, "
+                "postcopy-after=SECONDS (at most 3600) or postcopy-instant)", s);
     return false;
 }
 
@@ -45,6 +49,8 @@ char *pp_mig_mode_str(const PpMigMode *m)
         return g_strdup("precopy");
     case PP_MIG_POSTCOPY:
         return g_strdup("postcopy");
+    case PP_MIG_POSTCOPY_INSTANT:
+        return g_strdup("postcopy-instant");
     default:
         return g_strdup_printf("postcopy-after=%g", m->after_s);
     }

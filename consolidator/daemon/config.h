@@ -21,6 +21,8 @@ typedef enum PpMigKind {
     PP_MIG_PRECOPY,
     PP_MIG_POSTCOPY,        /* switch to post-copy right after the start */
     PP_MIG_POSTCOPY_AFTER,  /* after after_s seconds of pre-copy */
+    PP_MIG_POSTCOPY_INSTANT, /* our QEMU's x-postcopy-instant: the source
+                              * switches by itself, no second command */
 } PpMigKind;
 
 typedef struct PpMigMode {
@@ -28,7 +30,7 @@ typedef struct PpMigMode {
     double after_s;
 } PpMigMode;
 
-/* "precopy", "postcopy" or "postcopy-after=SECONDS". */
+/* "precopy", "postcopy", "postcopy-after=SECONDS" or "postcopy-instant". */
 bool pp_mig_mode_parse(const char *s, PpMigMode *mode, GError **errp);
 /* Newly allocated text form of @mode. */
 char *pp_mig_mode_str(const PpMigMode *mode);

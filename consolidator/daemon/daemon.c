@@ -239,6 +239,45 @@ static void on_vcpus(PpQmp *q, json_object *ret, const GError *err,
     g_array_unref(tids);
 }
 
+/* Does a query-qmp-schema reply list @value in an enum?  Our extensions
+ * are detected this way, never from version strings. */
+static bool schema_has_enum_value(json_object *schema, const char *value)
+{
+    if (!json_object_is_type(schema, json_type_array)) {
+        return false;
+    }
+    for (size_t i = 0; i < json_object_array_length(schema); i++) {
+        json_object *e = json_object_array_get_idx(schema, i), *vals;
+        if (!json_object_object_get_ex(e, "values", &vals) ||
+            !json_object_is_type(vals, json_type_array)) {
+            continue;
+        }
+        for (size_t k = 0; k < json_object_array_length(vals); k++) {
+            const char *v = json_object_get_string(
+                json_object_array_get_idx(vals, k));
+            if (v && strcmp(v, value) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void on_schema(PpQmp *q, json_object *ret, const GError *err,
+                      gpointer opaque)
+{
+    Vm *vm = opaque;
+
+    if (!err) {
+        vm->has_instant = schema_has_enum_value(ret, "x-postcopy-instant");
+    }
+}
+
+void pp_daemon_probe_features(PpDaemon *d, Vm *vm, PpQmp *qmp)
+{
+    pp_qmp_send(qmp, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
+}
+
 void pp_daemon_query_vcpus(PpDaemon *d, PpQmp *qmp, GArray *tids)
 {
     pp_qmp_send(qmp, "query-cpus-fast", NULL, QMP_MS, on_vcpus,
@@ -642,6 +681,7 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
             return false;
         }
         pp_daemon_attach_qmp(d, vm, vm->qmp);
+        pp_daemon_probe_features(d, vm, vm->qmp);
         pp_daemon_query_vcpus(d, vm->qmp, vm->vcpu_tids);
         pp_daemon_event(d, "vm-start", vm->spec->name, "on %s (%s)",
                         vm->host->cfg->name, vm->host->cfg->cpus);

@@ -53,6 +53,7 @@ typedef struct Vm {
     VmState state;
     Job *job;               /* the move in flight, if any */
     GHashTable *last_ns;    /* "pid/tid" -> guint64 run time, for deltas */
+    bool has_instant;       /* its QEMU has x-postcopy-instant (schema) */
     gint64 last_sample_us;
     double cpu, proc_cpu;   /* last sample */
 } Vm;
@@ -137,6 +138,8 @@ PpVm *pp_daemon_spawn(PpDaemon *d, Vm *vm, Host *host, bool incoming,
                       const char *tag, GError **errp);
 /* Attach @qmp to the loop with the daemon's handlers for @vm. */
 void pp_daemon_attach_qmp(PpDaemon *d, Vm *vm, PpQmp *qmp);
+/* Learn from @qmp's schema which postpack QMP extensions it has (async). */
+void pp_daemon_probe_features(PpDaemon *d, Vm *vm, PpQmp *qmp);
 /* Refresh @tids with the vCPU thread ids @qmp reports (async). */
 void pp_daemon_query_vcpus(PpDaemon *d, PpQmp *qmp, GArray *tids);
 /* The cluster as the policy sees it now. */

@@ -459,7 +459,10 @@ static void on_migrate(PpQmp *q, json_object *ret, const GError *err,
         return;
     }
     job_set_state(job, JOB_PRECOPY, NULL);
-    if (job->mode.kind == PP_MIG_POSTCOPY) {
+    if (job->mode.kind == PP_MIG_POSTCOPY_INSTANT) {
+        /* The source switches by itself right after setup. */
+        job->switch_requested = true;
+    } else if (job->mode.kind == PP_MIG_POSTCOPY) {
         job->switch_requested = true;
         pp_qmp_send(job->vm->qmp, "migrate-start-postcopy", NULL, QMP_MS,
                     on_start_postcopy, job);
@@ -528,16 +531,19 @@ static void on_setup_step(PpQmp *q, json_object *ret, const GError *err,
                 job);
 }
 
-static json_object *caps(const PpMigMode *mode, bool dst)
+static json_object *caps(const PpMigMode *mode, bool dst, bool has_instant)
 {
     json_object *list = json_object_new_array();
     struct { const char *name; bool on; } want[] = {
         { "events", true },
         { "postcopy-ram", mode->kind != PP_MIG_PRECOPY },
         { "postcopy-blocktime", mode->kind != PP_MIG_PRECOPY && dst },
+        /* Last: only a QEMU of ours knows it (see has_instant). */
+        { "x-postcopy-instant", mode->kind == PP_MIG_POSTCOPY_INSTANT && !dst },
     };
+    size_t n = G_N_ELEMENTS(want) - (has_instant && !dst ? 0 : 1);
 
-    for (size_t i = 0; i < G_N_ELEMENTS(want); i++) {
+    for (size_t i = 0; i < n; i++) {
         json_object *c = json_object_new_object();
         json_object_object_add(c, "capability",
                                json_object_new_string(want[i].name));
@@ -554,7 +560,7 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
                const char *reason, GError **errp)
 {
     g_autoptr(GError) err = NULL;
-    g_autofree char *mode_s = pp_mig_mode_str(mode);
+    g_autofree char *mode_s = NULL;
     Job *job;
 
     if (vm->state != VM_RUNNING || vm->job) {
@@ -575,6 +581,13 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
     job->from = vm->host;
     job->to = to;
     job->mode = *mode;
+    if (mode->kind == PP_MIG_POSTCOPY_INSTANT && !vm->has_instant) {
+        /* An upstream QEMU: the same move, in two commands. */
+        job->mode.kind = PP_MIG_POSTCOPY;
+        pp_daemon_event(d, "warning", vm->spec->name, "QEMU lacks "
+                        "x-postcopy-instant; using migrate-start-postcopy");
+    }
+    mode_s = pp_mig_mode_str(&job->mode);
     job->reason = g_strdup(reason);
     job->state = JOB_STARTING;
     job->t_start = pp_wall_now();
@@ -619,10 +632,11 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
     json_object_object_add(params, "max-bandwidth", json_object_new_int64(
                                (gint64)d->cfg->max_bandwidth * 1048576));
     job->setup_pending = 3;
-    pp_qmp_send(vm->qmp, "migrate-set-capabilities", caps(mode, false),
-                QMP_MS, on_setup_step, job);
-    pp_qmp_send(job->dst_qmp, "migrate-set-capabilities", caps(mode, true),
-                QMP_MS, on_setup_step, job);
+    pp_qmp_send(vm->qmp, "migrate-set-capabilities",
+                caps(&job->mode, false, vm->has_instant), QMP_MS,
+                on_setup_step, job);
+    pp_qmp_send(job->dst_qmp, "migrate-set-capabilities",
+                caps(&job->mode, true, false), QMP_MS, on_setup_step, job);
     pp_qmp_send(vm->qmp, "migrate-set-parameters", params, QMP_MS,
                 on_setup_step, job);
     return job;

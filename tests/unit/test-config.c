@@ -146,6 +146,10 @@ static void test_modes(void **state)
 
     assert_true(pp_mig_mode_parse("precopy", &m, &err));
     assert_int_equal(m.kind, PP_MIG_PRECOPY);
+    assert_true(pp_mig_mode_parse("postcopy-instant", &m, &err));
+    assert_int_equal(m.kind, PP_MIG_POSTCOPY_INSTANT);
+    assert_false(pp_mig_mode_parse("postcopy-after=99999", &m, &err));
+    g_clear_error(&err);
     assert_true(pp_mig_mode_parse("postcopy-after=3", &m, &err));
     s = pp_mig_mode_str(&m);
     assert_string_equal(s, "postcopy-after=3");
