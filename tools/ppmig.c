@@ -56,6 +56,10 @@ static double opt_observe = 2.0;
 static int opt_max_bandwidth;   /* MiB/s, 0: unlimited */
 static int opt_downtime_ms;     /* 0: QEMU's default */
 static int opt_timeout = 300;
+static char *opt_src_netns;
+static char *opt_dst_netns;
+static char *opt_dst_addr;
+static gboolean opt_preempt;
 static gboolean opt_json;
 static gboolean opt_quiet;
 
@@ -103,6 +107,15 @@ static GOptionEntry entries[] = {
       "pre-copy bandwidth limit in MiB/s (default 0: unlimited)", "MIBS" },
     { "downtime-ms", 0, 0, G_OPTION_ARG_INT, &opt_downtime_ms,
       "pre-copy downtime limit (default: QEMU's)", "MS" },
+    { "src-netns", 0, 0, G_OPTION_ARG_STRING, &opt_src_netns,
+      "run the source QEMU in network namespace NAME", "NAME" },
+    { "dst-netns", 0, 0, G_OPTION_ARG_STRING, &opt_dst_netns,
+      "run the destination QEMU in network namespace NAME", "NAME" },
+    { "dst-addr", 0, 0, G_OPTION_ARG_STRING, &opt_dst_addr,
+      "migrate over TCP to this address of the destination (default: a "
+      "unix socket)", "IP" },
+    { "preempt", 0, 0, G_OPTION_ARG_NONE, &opt_preempt,
+      "enable the postcopy-preempt capability on both sides", NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
       "give up after this many seconds (default 300)", "S" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
@@ -239,6 +252,7 @@ static json_object *caps_args(MigMode mode, bool destination)
         { "events", true },
         { "postcopy-ram", mode != MODE_PRECOPY },
         { "postcopy-blocktime", mode != MODE_PRECOPY && destination },
+        { "postcopy-preempt", mode != MODE_PRECOPY && opt_preempt },
         /* Last, and only when wanted: upstream QEMU does not know it. */
         { "x-postcopy-instant", mode == MODE_POSTCOPY_INSTANT && !destination },
     };
@@ -583,7 +597,8 @@ static bool run(Report *rp, GError **errp)
     }
     src_dir = g_build_filename(opt_run_dir, "src", NULL);
     dst_dir = g_build_filename(opt_run_dir, "dst", NULL);
-    mig_uri = g_strdup_printf("unix:%s/mig.sock", opt_run_dir);
+    mig_uri = opt_dst_addr ? g_strdup_printf("tcp:%s:0", opt_dst_addr) :
+              g_strdup_printf("unix:%s/mig.sock", opt_run_dir);
 
     PpVmConfig cfg = {
         .name = "src",
@@ -597,6 +612,7 @@ static bool run(Report *rp, GError **errp)
         .initrd = opt_initrd,
         .append = append,
         .cpus = opt_src_cpus,
+        .netns = opt_src_netns,
         .run_dir = src_dir,
         .die_with_parent = true,
     };
@@ -624,6 +640,7 @@ static bool run(Report *rp, GError **errp)
 
     cfg.name = "dst";
     cfg.cpus = opt_dst_cpus;
+    cfg.netns = opt_dst_netns;
     cfg.run_dir = dst_dir;
     cfg.incoming_defer = true;
     dst = pp_vm_start(&cfg, 30000, errp);
@@ -656,6 +673,28 @@ static bool run(Report *rp, GError **errp)
     json_object_object_add(in, "uri", json_object_new_string(mig_uri));
     if (!qmp_simple(dq, "migrate-incoming", in, errp)) {
         return false;
+    }
+    if (opt_dst_addr) {
+        /* The destination listened on port 0: its query-migrate names the
+         * port it got. */
+        g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
+                                                   QMP_TIMEOUT_MS, errp);
+        json_object *addrs, *a, *port;
+        if (!di) {
+            return false;
+        }
+        if (!json_object_object_get_ex(di, "socket-address", &addrs) ||
+            !json_object_is_type(addrs, json_type_array) ||
+            json_object_array_length(addrs) < 1 ||
+            !(a = json_object_array_get_idx(addrs, 0)) ||
+            !json_object_object_get_ex(a, "port", &port)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                        "destination did not report its listening port");
+            return false;
+        }
+        g_free(mig_uri);
+        mig_uri = g_strdup_printf("tcp:%s:%s", opt_dst_addr,
+                                  json_object_get_string(port));
     }
     json_object *out = json_object_new_object();
     json_object_object_add(out, "uri", json_object_new_string(mig_uri));
