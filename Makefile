@@ -174,6 +174,14 @@ check-full: all unit-tests qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86
 demo: all qemu guest $(B)/accel
 	$(Q)$(SUDO) scripts/experiment-5.1 --build $(B) $(if $(STEP),--step $(STEP)) $(if $(RUNS),--runs $(RUNS))
 
+# Our post-copy vs upstream QEMU 10.0 (same Debian source, no series):
+# REPS=N repetitions (default 5), WORKLOADS=..., LINKS=tbf,loopback.
+bench-postcopy: all qemu qemu-upstream guest $(B)/accel
+	$(Q)$(SUDO) scripts/bench-postcopy --build $(B) $(if $(REPS),--reps $(REPS)) \
+	    $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(LINKS),--links $(LINKS))
+
+bench: bench-postcopy
+
 # One post-copy move of a memory-bound guest, with a report.
 demo-migrate: all qemu guest $(B)/accel
 	$(Q)scripts/demo --build $(B)
@@ -205,6 +213,9 @@ help:
 	@echo "  demo           the paper's experiment 5.1: packing with post-copy vs"
 	@echo "                 pre-copy (STEP=60 seconds per load step, RUNS=...)"
 	@echo "  demo-migrate   one post-copy move of a busy guest, with a report"
+	@echo "  bench-postcopy our post-copy vs upstream's, medians and ratios"
+	@echo "                 (REPS=5, WORKLOADS=idle,contig,scatter,uniform,"
+	@echo "                 LINKS=tbf,loopback); bench is an alias"
 	@echo "  install        install the programs under PREFIX"
 	@echo "  clean, distclean"
 	@echo "Variables: V=1 (verbose), CHECK_ARGS (passed to tests/run-tests)"
@@ -212,6 +223,7 @@ help:
 
 .SECONDARY:
 .PHONY: unit-tests all deps qemu qemu-source qemu-upstream qemu-export guest check \
-        check-full demo demo-migrate install clean distclean help
+        check-full demo demo-migrate bench bench-postcopy install clean \
+        distclean help
 
 -include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
