@@ -15,6 +15,23 @@ ppmig() {
         --accel "$PP_ACCEL" --json "$@"
 }
 
+# migrate_verified ID ARGS...: boot a guest with memverify on 128 MiB,
+# migrate it with ppmig ARGS (source on CPU 0, destination on CPU 1) and
+# check what every mode must give: completed, the guest running on the
+# destination, all 32768 pages verified, none bad.  The JSON report is
+# left in $OUT for mode-specific checks.
+migrate_verified() {
+    id=$1; shift
+    OUT=$(ppmig --workload "memverify --mib=128 --pass-ms=2000" --verify \
+          --src-cpus 0 --dst-cpus 1 --run-dir "$PP_BUILD/tests/run/$id" "$@") ||
+        fail "ppmig exited with status $?"
+    echo "$OUT"
+    expect_json "$OUT" status '"completed"'
+    expect_json "$OUT" guest-running true
+    expect_json "$OUT" verify-pages 32768
+    expect_json "$OUT" verify-bad-pages 0
+}
+
 # expect_json JSON KEY VALUE: the report's KEY is exactly VALUE (JSON text).
 expect_json() {
     case $1 in
