@@ -49,7 +49,7 @@ LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/policy/policy.c consolidator/policy/threshold.c \
             consolidator/lib/qmp.c consolidator/lib/guestlog.c \
             consolidator/lib/store.c consolidator/lib/procstat.c \
-            consolidator/lib/unixsock.c \
+            consolidator/lib/unixsock.c consolidator/lib/migqmp.c \
             consolidator/daemon/config.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB := $(B)/libpostpack.a

@@ -15,6 +15,7 @@
  */
 #include "guestlog.h"
 #include "launcher.h"
+#include "migqmp.h"
 #include "pp-error.h"
 #include "qmp.h"
 
@@ -247,8 +248,7 @@ static int wait_record(PpVm *vm, guint from, const char *prog,
 
 static json_object *caps_args(MigMode mode, bool destination)
 {
-    json_object *caps = json_object_new_array();
-    struct { const char *name; bool on; } want[] = {
+    const PpMigCap want[] = {
         { "events", true },
         { "postcopy-ram", mode != MODE_PRECOPY },
         { "postcopy-blocktime", mode != MODE_PRECOPY && destination },
@@ -259,16 +259,7 @@ static json_object *caps_args(MigMode mode, bool destination)
     size_t n = G_N_ELEMENTS(want) - (mode == MODE_POSTCOPY_INSTANT &&
                                      !destination ? 0 : 1);
 
-    for (size_t i = 0; i < n; i++) {
-        json_object *c = json_object_new_object();
-        json_object_object_add(c, "capability",
-                               json_object_new_string(want[i].name));
-        json_object_object_add(c, "state", json_object_new_boolean(want[i].on));
-        json_object_array_add(caps, c);
-    }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "capabilities", caps);
-    return args;
+    return pp_mig_caps_args(want, n);
 }
 
 static bool qmp_simple(PpQmp *qmp, const char *cmd, json_object *args,
@@ -277,19 +268,6 @@ static bool qmp_simple(PpQmp *qmp, const char *cmd, json_object *args,
     g_autoptr(json_object) r = pp_qmp_execute(qmp, cmd, args, QMP_TIMEOUT_MS,
                                               errp);
     return r != NULL;
-}
-
-static gint64 jget_int(json_object *o, const char *a, const char *b)
-{
-    json_object *x;
-
-    if (!json_object_object_get_ex(o, a, &x)) {
-        return -1;
-    }
-    if (b && !json_object_object_get_ex(x, b, &x)) {
-        return -1;
-    }
-    return json_object_get_int64(x);
 }
 
 static const char *jget_str(json_object *o, const char *key)
@@ -679,22 +657,12 @@ static bool run(Report *rp, GError **errp)
          * port it got. */
         g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
                                                    QMP_TIMEOUT_MS, errp);
-        json_object *addrs, *a, *port;
-        if (!di) {
-            return false;
-        }
-        if (!json_object_object_get_ex(di, "socket-address", &addrs) ||
-            !json_object_is_type(addrs, json_type_array) ||
-            json_object_array_length(addrs) < 1 ||
-            !(a = json_object_array_get_idx(addrs, 0)) ||
-            !json_object_object_get_ex(a, "port", &port)) {
-            g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
-                        "destination did not report its listening port");
+        const char *port = di ? pp_mig_listen_port(di, errp) : NULL;
+        if (!port) {
             return false;
         }
         g_free(mig_uri);
-        mig_uri = g_strdup_printf("tcp:%s:%s", opt_dst_addr,
-                                  json_object_get_string(port));
+        mig_uri = g_strdup_printf("tcp:%s:%s", opt_dst_addr, port);
     }
     json_object *out = json_object_new_object();
     json_object_object_add(out, "uri", json_object_new_string(mig_uri));
@@ -729,7 +697,7 @@ static bool run(Report *rp, GError **errp)
         const char *st = jget_str(info, "status");
         if (strcmp(st, "postcopy-active") == 0 ||
             (mode == MODE_POSTCOPY_INSTANT && strcmp(st, "completed") == 0 &&
-             jget_int(info, "ram", "postcopy-bytes") > 0)) {
+             pp_json_int(info, "ram", "postcopy-bytes") > 0)) {
             rp->postcopy_switched = true;
         }
         if (strcmp(st, "completed") == 0) {
@@ -751,15 +719,15 @@ static bool run(Report *rp, GError **errp)
         g_usleep(50 * 1000);
     }
     rp->status = "completed";
-    rp->total_ms = jget_int(info, "total-time", NULL);
-    rp->downtime_ms = jget_int(info, "downtime", NULL);
-    rp->transferred = jget_int(info, "ram", "transferred");
-    rp->precopy_bytes = jget_int(info, "ram", "precopy-bytes");
-    rp->downtime_bytes = jget_int(info, "ram", "downtime-bytes");
-    rp->postcopy_bytes = jget_int(info, "ram", "postcopy-bytes");
-    rp->postcopy_requests = jget_int(info, "ram", "postcopy-requests");
-    rp->nonzero_pages = jget_int(info, "ram", "normal");
-    rp->zero_pages = jget_int(info, "ram", "duplicate");
+    rp->total_ms = pp_json_int(info, "total-time", NULL);
+    rp->downtime_ms = pp_json_int(info, "downtime", NULL);
+    rp->transferred = pp_json_int(info, "ram", "transferred");
+    rp->precopy_bytes = pp_json_int(info, "ram", "precopy-bytes");
+    rp->downtime_bytes = pp_json_int(info, "ram", "downtime-bytes");
+    rp->postcopy_bytes = pp_json_int(info, "ram", "postcopy-bytes");
+    rp->postcopy_requests = pp_json_int(info, "ram", "postcopy-requests");
+    rp->nonzero_pages = pp_json_int(info, "ram", "normal");
+    rp->zero_pages = pp_json_int(info, "ram", "duplicate");
 
     /* The destination finishes on its own schedule (post-copy: when the
      * last page has arrived and the source's stream ended). */
@@ -771,7 +739,7 @@ static bool run(Report *rp, GError **errp)
         }
         const char *st = jget_str(di, "status");
         if (strcmp(st, "completed") == 0) {
-            rp->blocktime_ms = jget_int(di, "postcopy-blocktime", NULL);
+            rp->blocktime_ms = pp_json_int(di, "postcopy-blocktime", NULL);
             break;
         }
         if (strcmp(st, "failed") == 0) {

@@ -18,6 +18,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "daemon.h"
+#include "migqmp.h"
 #include "pp-error.h"
 
 #include <math.h>
@@ -347,17 +348,6 @@ void job_on_closed(Job *job, PpQmp *from, const GError *why)
 
 /* ---- polling: progress, and a safety net for missed events ---- */
 
-static gint64 jint(json_object *o, const char *a, const char *b)
-{
-    json_object *x;
-
-    if (!json_object_object_get_ex(o, a, &x) ||
-        (b && !json_object_object_get_ex(x, b, &x))) {
-        return -1;
-    }
-    return json_object_get_int64(x);
-}
-
 static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
                         gpointer opaque)
 {
@@ -368,9 +358,9 @@ static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
     if (err || !job_live(job)) {
         return; /* a dead connection is reported by job_on_closed */
     }
-    job->bytes = MAX(job->bytes, jint(ret, "ram", "transferred"));
+    job->bytes = MAX(job->bytes, pp_json_int(ret, "ram", "transferred"));
     job->postcopy_requests = MAX(job->postcopy_requests,
-                                 jint(ret, "ram", "postcopy-requests"));
+                                 pp_json_int(ret, "ram", "postcopy-requests"));
     if (json_object_object_get_ex(ret, "status", &st)) {
         on_src_status(job, json_object_get_string(st));
     }
@@ -478,23 +468,18 @@ static void on_dst_listening(PpQmp *q, json_object *ret, const GError *err,
                              gpointer opaque)
 {
     Job *job = opaque;
-    json_object *addrs, *a, *port;
+    g_autoptr(GError) perr = NULL;
+    const char *port = NULL;
 
-    if (!job_is_active(job)) {
+    if (!step_ok(job, err)) {
         return;
     }
-    if (err || !json_object_object_get_ex(ret, "socket-address", &addrs) ||
-        !json_object_is_type(addrs, json_type_array) ||
-        json_object_array_length(addrs) < 1 ||
-        !(a = json_object_array_get_idx(addrs, 0)) ||
-        !json_object_object_get_ex(a, "port", &port)) {
-        job_fail(job, err ? err->message :
-                 "destination did not report its listening port");
+    if (!(port = pp_mig_listen_port(ret, &perr))) {
+        job_fail(job, perr->message);
         return;
     }
     json_object *args = json_object_new_object();
-    g_autofree char *uri = g_strdup_printf("tcp:%s:%s", job->to->addr,
-                                           json_object_get_string(port));
+    g_autofree char *uri = g_strdup_printf("tcp:%s:%s", job->to->addr, port);
     json_object_object_add(args, "uri", json_object_new_string(uri));
     pp_qmp_send(job->vm->qmp, "migrate", args, QMP_MS, on_migrate, job);
 }
@@ -533,8 +518,7 @@ static void on_setup_step(PpQmp *q, json_object *ret, const GError *err,
 
 static json_object *caps(const PpMigMode *mode, bool dst, bool has_instant)
 {
-    json_object *list = json_object_new_array();
-    struct { const char *name; bool on; } want[] = {
+    const PpMigCap want[] = {
         { "events", true },
         { "postcopy-ram", mode->kind != PP_MIG_PRECOPY },
         { "postcopy-blocktime", mode->kind != PP_MIG_PRECOPY && dst },
@@ -543,17 +527,7 @@ static json_object *caps(const PpMigMode *mode, bool dst, bool has_instant)
     };
     size_t n = G_N_ELEMENTS(want) - (has_instant && !dst ? 0 : 1);
 
-    for (size_t i = 0; i < n; i++) {
-        json_object *c = json_object_new_object();
-        json_object_object_add(c, "capability",
-                               json_object_new_string(want[i].name));
-        json_object_object_add(c, "state",
-                               json_object_new_boolean(want[i].on));
-        json_object_array_add(list, c);
-    }
-    json_object *args = json_object_new_object();
-    json_object_object_add(args, "capabilities", list);
-    return args;
+    return pp_mig_caps_args(want, n);
 }
 
 Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,

@@ -1,0 +1,31 @@
+/*
+ * Helpers for the QMP side of a migration, shared by the consolidator's
+ * migration jobs and ppmig.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef PP_MIGQMP_H
+#define PP_MIGQMP_H
+
+#include <glib.h>
+#include <json-c/json.h>
+#include <stdbool.h>
+
+typedef struct PpMigCap {
+    const char *name;
+    bool on;
+} PpMigCap;
+
+/* Arguments of migrate-set-capabilities for @caps[0..n) (new reference). */
+json_object *pp_mig_caps_args(const PpMigCap *caps, size_t n);
+
+/* Integer member @a (or @a.@b when @b is not NULL) of @o; -1 if absent. */
+gint64 pp_json_int(json_object *o, const char *a, const char *b);
+
+/*
+ * The port a destination listening on "tcp:ADDR:0" got, from its
+ * query-migrate reply (borrowed string), or NULL with an error.
+ */
+const char *pp_mig_listen_port(json_object *query_migrate, GError **errp);
+
+#endif
