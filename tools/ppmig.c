@@ -61,6 +61,12 @@ static char *opt_src_netns;
 static char *opt_dst_netns;
 static char *opt_dst_addr;
 static gboolean opt_preempt;
+static gboolean opt_hot_first;
+static int opt_hot_track_ms;
+static int opt_window;          /* 0: QEMU's default */
+static gint64 opt_send_buffer;  /* bytes, 0: QEMU's default */
+static char *opt_hot_set_in;
+static char *opt_hot_set_out;
 static gboolean opt_json;
 static gboolean opt_quiet;
 
@@ -117,6 +123,24 @@ static GOptionEntry entries[] = {
       "unix socket)", "IP" },
     { "preempt", 0, 0, G_OPTION_ARG_NONE, &opt_preempt,
       "enable the postcopy-preempt capability on both sides", NULL },
+    { "hot-first", 0, 0, G_OPTION_ARG_NONE, &opt_hot_first,
+      "our QEMU: push the hottest pages first after the switch "
+      "(capability x-postcopy-hot-first)", NULL },
+    { "hot-track-ms", 0, 0, G_OPTION_ARG_INT, &opt_hot_track_ms,
+      "our QEMU: length of the hot-page tracking window before the switch "
+      "(x-hot-track-ms; needs --hot-first)", "MS" },
+    { "window", 0, 0, G_OPTION_ARG_INT, &opt_window,
+      "our QEMU: largest adaptive fault window on the destination, in "
+      "pages (x-postcopy-window)", "PAGES" },
+    { "send-buffer", 0, 0, G_OPTION_ARG_INT64, &opt_send_buffer,
+      "our QEMU: source socket send buffer once post-copy starts "
+      "(x-postcopy-send-buffer)", "BYTES" },
+    { "hot-set-in", 0, 0, G_OPTION_ARG_FILENAME, &opt_hot_set_in,
+      "our QEMU: hand this hot set (JSON from --hot-set-out) to the source "
+      "before migrating (x-set-hot-set; needs --hot-first)", "FILE" },
+    { "hot-set-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_hot_set_out,
+      "our QEMU: after the migration, write the source's hot set "
+      "(x-query-hot-set) to FILE", "FILE" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
       "give up after this many seconds (default 300)", "S" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
@@ -142,6 +166,12 @@ typedef struct Report {
     double rate_first_s;        /* same, first second after the switch */
     double longest_gap_ms;      /* largest gap between progress records
                                  * across the switch (guest stall) */
+    double back_to_90_ms;
+    double switch_delay_ms;     /* migrate command -> source STOP */       /* switch -> first 0.5 s at >= 90% rate */
+    /* our QEMU's x-postcopy counters; -1 when absent */
+    gint64 remote_faults, prefetched_pages;
+    gint64 fault_p50_us, fault_p99_us, fault_max_us, last_fault_ms;
+    gint64 hot_pages, hot_pushed, hot_pushed_ms, hot_tracked_ms;
     const char *rate_unit;
     gint64 verify_bad;          /* -1: not verified */
     gint64 verify_pages;
@@ -248,18 +278,58 @@ static int wait_record(PpVm *vm, guint from, const char *prog,
 
 static json_object *caps_args(MigMode mode, bool destination)
 {
-    const PpMigCap want[] = {
+    PpMigCap want[8] = {
         { "events", true },
         { "postcopy-ram", mode != MODE_PRECOPY },
         { "postcopy-blocktime", mode != MODE_PRECOPY && destination },
         { "postcopy-preempt", mode != MODE_PRECOPY && opt_preempt },
-        /* Last, and only when wanted: upstream QEMU does not know it. */
-        { "x-postcopy-instant", mode == MODE_POSTCOPY_INSTANT && !destination },
     };
-    size_t n = G_N_ELEMENTS(want) - (mode == MODE_POSTCOPY_INSTANT &&
-                                     !destination ? 0 : 1);
+    size_t n = 4;
 
+    /* Ours only when wanted: upstream QEMU does not know them. */
+    if (mode == MODE_POSTCOPY_INSTANT && !destination) {
+        want[n++] = (PpMigCap) { "x-postcopy-instant", true };
+    }
+    if (opt_hot_first && !destination) {
+        want[n++] = (PpMigCap) { "x-postcopy-hot-first", true };
+    }
     return pp_mig_caps_args(want, n);
+}
+
+static bool qmp_simple(PpQmp *qmp, const char *cmd, json_object *args,
+                       GError **errp);
+
+/* Hand the hot set in FILE (a JSON array as x-query-hot-set returns). */
+static bool hand_in_hot_set(PpQmp *sq, const char *file, GError **errp)
+{
+    json_object *blocks = json_object_from_file(file);
+    json_object *args;
+
+    if (!blocks || !json_object_is_type(blocks, json_type_array)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "%s: not a JSON array of hot-set blocks", file);
+        json_object_put(blocks);
+        return false;
+    }
+    args = json_object_new_object();
+    json_object_object_add(args, "blocks", blocks);
+    return qmp_simple(sq, "x-set-hot-set", args, errp);
+}
+
+static bool save_hot_set(PpQmp *sq, const char *file, GError **errp)
+{
+    g_autoptr(json_object) r = pp_qmp_execute(sq, "x-query-hot-set", NULL,
+                                              QMP_TIMEOUT_MS, errp);
+
+    if (!r) {
+        return false;
+    }
+    if (json_object_to_file_ext(file, r, JSON_C_TO_STRING_PLAIN) < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot write %s: %s",
+                    file, json_util_get_last_err());
+        return false;
+    }
+    return true;
 }
 
 static bool qmp_simple(PpQmp *qmp, const char *cmd, json_object *args,
@@ -448,6 +518,37 @@ static double longest_gap(GPtrArray *a, GPtrArray *b, double t0, double t1)
     return gap * 1000;
 }
 
+/*
+ * Time from the switch at @t_switch until the guest's throughput is back
+ * to @target: the start of the first 0.5 s window (starting at a
+ * progress record) whose rate reaches it.  NAN if that does not happen
+ * within @observe seconds.
+ */
+static double back_to_rate(GPtrArray *recs, double t_switch, double observe,
+                           double target)
+{
+    const double win = 0.5;
+
+    if (isnan(target)) {
+        return NAN;
+    }
+    /* The first record at or after the switch, then each one after it. */
+    for (guint i = 0; i < recs->len; i++) {
+        PpRecord *r = recs->pdata[i];
+        double t = r->t;
+        const char *unit = NULL;
+
+        if (isnan(t) || t < t_switch || t + win > t_switch + observe ||
+            strcmp(r->event, "rate") != 0) {
+            continue;
+        }
+        if (workload_rate(recs, t, t + win, &unit) >= target) {
+            return (t - t_switch) * 1000;
+        }
+    }
+    return NAN;
+}
+
 static double last_record_time(GPtrArray *recs)
 {
     for (guint i = recs->len; i > 0; i--) {
@@ -486,6 +587,18 @@ static void print_report(const Report *rp)
         D("rate-after", rp->rate_after);
         D("rate-first-second", rp->rate_first_s);
         D("longest-stall-ms", rp->longest_gap_ms);
+        D("back-to-90-ms", rp->back_to_90_ms);
+        D("switch-delay-ms", rp->switch_delay_ms);
+        I("remote-faults", rp->remote_faults);
+        I("prefetched-pages", rp->prefetched_pages);
+        I("fault-latency-p50-us", rp->fault_p50_us);
+        I("fault-latency-p99-us", rp->fault_p99_us);
+        I("fault-latency-max-us", rp->fault_max_us);
+        I("last-fault-ms", rp->last_fault_ms);
+        I("hot-pages", rp->hot_pages);
+        I("hot-pages-pushed", rp->hot_pushed);
+        I("hot-pushed-ms", rp->hot_pushed_ms);
+        I("hot-tracked-ms", rp->hot_tracked_ms);
         json_object_object_add(o, "rate-unit", rp->rate_unit ?
                                json_object_new_string(rp->rate_unit) : NULL);
         json_object_object_add(o, "guest-running",
@@ -503,6 +616,7 @@ static void print_report(const Report *rp)
     printf("  %-28s %s\n", "switched to post-copy",
            rp->postcopy_switched ? "yes" : "no");
     printf("  %-28s %.1f ms\n", "switchover (STOP->RESUME)", rp->switchover_ms);
+    printf("  %-28s %.0f ms\n", "migrate -> STOP", rp->switch_delay_ms);
     printf("  %-28s %" G_GINT64_FORMAT " ms\n", "downtime (QEMU)",
            rp->downtime_ms);
     printf("  %-28s %" G_GINT64_FORMAT " ms\n", "total time", rp->total_ms);
@@ -518,6 +632,21 @@ static void print_report(const Report *rp)
         printf("  %-28s %" G_GINT64_FORMAT " ms\n", "guest blocked (dst)",
                rp->blocktime_ms);
     }
+    if (rp->remote_faults >= 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " (+%" G_GINT64_FORMAT
+               " pages prefetched), last at %" G_GINT64_FORMAT " ms\n",
+               "remote faults (dst)", rp->remote_faults,
+               rp->prefetched_pages, rp->last_fault_ms);
+        printf("  %-28s p50 %" G_GINT64_FORMAT " us, p99 %" G_GINT64_FORMAT
+               " us, max %" G_GINT64_FORMAT " us\n", "fault latency",
+               rp->fault_p50_us, rp->fault_p99_us, rp->fault_max_us);
+    }
+    if (rp->hot_pages > 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " pages (tracked %" G_GINT64_FORMAT
+               " ms), %" G_GINT64_FORMAT " pushed, done at %" G_GINT64_FORMAT
+               " ms\n", "hot set (src)", rp->hot_pages, rp->hot_tracked_ms,
+               rp->hot_pushed, rp->hot_pushed_ms);
+    }
     if (rp->rate_unit && !isnan(rp->rate_before) && !isnan(rp->rate_after)) {
         printf("  %-28s %.0f %s\n", "guest throughput before",
                rp->rate_before, rp->rate_unit);
@@ -529,6 +658,13 @@ static void print_report(const Report *rp)
                100.0 * rp->rate_after / rp->rate_before);
         printf("  %-28s %.0f ms\n", "longest guest stall",
                rp->longest_gap_ms);
+        if (isnan(rp->back_to_90_ms)) {
+            printf("  %-28s not within %.1f s\n", "back to 90% throughput",
+                   opt_observe);
+        } else {
+            printf("  %-28s %.0f ms\n", "back to 90% throughput",
+                   rp->back_to_90_ms);
+        }
     }
     printf("  %-28s %s\n", "guest running on destination",
            rp->guest_running ? "yes" : "NO");
@@ -560,7 +696,23 @@ static bool run(Report *rp, GError **errp)
     rp->verify_bad = -1;
     rp->blocktime_ms = -1;
     rp->rate_before = rp->rate_after = rp->rate_first_s = NAN;
-    rp->longest_gap_ms = NAN;
+    rp->longest_gap_ms = rp->back_to_90_ms = rp->switch_delay_ms = NAN;
+    rp->remote_faults = rp->prefetched_pages = -1;
+    rp->fault_p50_us = rp->fault_p99_us = rp->fault_max_us = -1;
+    rp->last_fault_ms = -1;
+    rp->hot_pages = rp->hot_pushed = rp->hot_pushed_ms = -1;
+    rp->hot_tracked_ms = -1;
+    if ((opt_hot_track_ms > 0 || opt_hot_set_in) && !opt_hot_first) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "--hot-track-ms and --hot-set-in need --hot-first");
+        return false;
+    }
+    if (opt_hot_track_ms < 0 || opt_window < 0 || opt_send_buffer < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "--hot-track-ms, --window and --send-buffer must not be "
+                    "negative");
+        return false;
+    }
     if ((opt_verify || opt_corrupt_page >= 0) &&
         g_strcmp0(wl, "memverify") != 0) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
@@ -644,7 +796,26 @@ static bool run(Report *rp, GError **errp)
         json_object_object_add(params, "downtime-limit",
                                json_object_new_int64(opt_downtime_ms));
     }
+    if (opt_hot_track_ms > 0) {
+        json_object_object_add(params, "x-hot-track-ms",
+                               json_object_new_int64(opt_hot_track_ms));
+    }
+    if (opt_send_buffer > 0) {
+        json_object_object_add(params, "x-postcopy-send-buffer",
+                               json_object_new_int64(opt_send_buffer));
+    }
     if (!qmp_simple(sq, "migrate-set-parameters", params, errp)) {
+        return false;
+    }
+    if (opt_window > 0) {
+        json_object *dp = json_object_new_object();
+        json_object_object_add(dp, "x-postcopy-window",
+                               json_object_new_int64(opt_window));
+        if (!qmp_simple(dq, "migrate-set-parameters", dp, errp)) {
+            return false;
+        }
+    }
+    if (opt_hot_set_in && !hand_in_hot_set(sq, opt_hot_set_in, errp)) {
         return false;
     }
     json_object *in = json_object_new_object();
@@ -668,6 +839,7 @@ static bool run(Report *rp, GError **errp)
     json_object_object_add(out, "uri", json_object_new_string(mig_uri));
     progress("migrating (%s)", opt_mode);
     gint64 start = g_get_monotonic_time();
+    gint64 start_wall = g_get_real_time();
     if (!qmp_simple(sq, "migrate", out, errp)) {
         return false;
     }
@@ -728,6 +900,13 @@ static bool run(Report *rp, GError **errp)
     rp->postcopy_requests = pp_json_int(info, "ram", "postcopy-requests");
     rp->nonzero_pages = pp_json_int(info, "ram", "normal");
     rp->zero_pages = pp_json_int(info, "ram", "duplicate");
+    rp->hot_pages = pp_json_int(info, "x-postcopy", "hot-pages");
+    rp->hot_pushed = pp_json_int(info, "x-postcopy", "hot-pages-pushed");
+    rp->hot_pushed_ms = pp_json_int(info, "x-postcopy", "hot-pushed-ms");
+    rp->hot_tracked_ms = pp_json_int(info, "x-postcopy", "hot-tracked-ms");
+    if (opt_hot_set_out && !save_hot_set(sq, opt_hot_set_out, errp)) {
+        return false;
+    }
 
     /* The destination finishes on its own schedule (post-copy: when the
      * last page has arrived and the source's stream ended). */
@@ -740,6 +919,16 @@ static bool run(Report *rp, GError **errp)
         const char *st = jget_str(di, "status");
         if (strcmp(st, "completed") == 0) {
             rp->blocktime_ms = pp_json_int(di, "postcopy-blocktime", NULL);
+            rp->remote_faults = pp_json_int(di, "x-postcopy", "remote-faults");
+            rp->prefetched_pages = pp_json_int(di, "x-postcopy",
+                                               "prefetched-pages");
+            rp->fault_p50_us = pp_json_int(di, "x-postcopy",
+                                           "fault-latency-p50-us");
+            rp->fault_p99_us = pp_json_int(di, "x-postcopy",
+                                           "fault-latency-p99-us");
+            rp->fault_max_us = pp_json_int(di, "x-postcopy",
+                                           "fault-latency-max-us");
+            rp->last_fault_ms = pp_json_int(di, "x-postcopy", "last-fault-ms");
             break;
         }
         if (strcmp(st, "failed") == 0) {
@@ -767,6 +956,7 @@ static bool run(Report *rp, GError **errp)
     }
     rp->switchover_ms = (pp_qmp_event_time_us(resume) -
                          pp_qmp_event_time_us(stop)) / 1000.0;
+    rp->switch_delay_ms = (pp_qmp_event_time_us(stop) - start_wall) / 1000.0;
     progress("completed in %" G_GINT64_FORMAT " ms; switchover %.1f ms",
              rp->total_ms, rp->switchover_ms);
 
@@ -806,6 +996,8 @@ static bool run(Report *rp, GError **errp)
         rp->longest_gap_ms = longest_gap(src_recs, dst_recs,
                                          t_switch - opt_settle,
                                          t_switch + opt_observe);
+        rp->back_to_90_ms = back_to_rate(all, t_switch, opt_observe,
+                                         0.9 * rp->rate_before);
     }
 
     if (opt_verify) {
