@@ -970,8 +970,10 @@ static bool run(Report *rp, GError **errp)
         return false;
     }
     g_autoptr(GPtrArray) dst_recs = pp_records_load(pp_vm_serial_log(dst));
+    /* With a workload, the guest must also have printed on the
+     * destination (an idle guest prints nothing after "ready"). */
     rp->guest_running = strcmp(jget_str(status, "status"), "running") == 0 &&
-                        dst_recs->len > 0;
+                        (!wl || dst_recs->len > 0);
     if (!rp->guest_running) {
         g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
                     "guest is not running on the destination (status '%s', "
