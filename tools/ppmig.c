@@ -65,6 +65,7 @@ static gboolean opt_hot_first;
 static int opt_hot_track_ms;
 static int opt_window;          /* 0: QEMU's default */
 static gint64 opt_send_buffer;  /* bytes, 0: QEMU's default */
+static gint64 opt_pacing_rate;  /* bytes/s, 0: QEMU's default */
 static char *opt_hot_set_in;
 static char *opt_hot_set_out;
 static gboolean opt_json;
@@ -134,7 +135,10 @@ static GOptionEntry entries[] = {
       "pages (x-postcopy-window)", "PAGES" },
     { "send-buffer", 0, 0, G_OPTION_ARG_INT64, &opt_send_buffer,
       "our QEMU: source socket send buffer once post-copy starts "
-      "(x-postcopy-send-buffer)", "BYTES" },
+      "(x-postcopy-send-buffer; TCP only)", "BYTES" },
+    { "pacing-rate", 0, 0, G_OPTION_ARG_INT64, &opt_pacing_rate,
+      "our QEMU: pace the source's socket at this rate once post-copy "
+      "starts (x-postcopy-pacing-rate; TCP only)", "BYTES_PER_S" },
     { "hot-set-in", 0, 0, G_OPTION_ARG_FILENAME, &opt_hot_set_in,
       "our QEMU: hand this hot set (JSON from --hot-set-out) to the source "
       "before migrating (x-set-hot-set; needs --hot-first)", "FILE" },
@@ -707,10 +711,11 @@ static bool run(Report *rp, GError **errp)
                     "--hot-track-ms and --hot-set-in need --hot-first");
         return false;
     }
-    if (opt_hot_track_ms < 0 || opt_window < 0 || opt_send_buffer < 0) {
+    if (opt_hot_track_ms < 0 || opt_window < 0 || opt_send_buffer < 0 ||
+        opt_pacing_rate < 0) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                    "--hot-track-ms, --window and --send-buffer must not be "
-                    "negative");
+                    "--hot-track-ms, --window, --send-buffer and --pacing-rate "
+                    "must not be negative");
         return false;
     }
     if ((opt_verify || opt_corrupt_page >= 0) &&
@@ -803,6 +808,10 @@ static bool run(Report *rp, GError **errp)
     if (opt_send_buffer > 0) {
         json_object_object_add(params, "x-postcopy-send-buffer",
                                json_object_new_int64(opt_send_buffer));
+    }
+    if (opt_pacing_rate > 0) {
+        json_object_object_add(params, "x-postcopy-pacing-rate",
+                               json_object_new_int64(opt_pacing_rate));
     }
     if (!qmp_simple(sq, "migrate-set-parameters", params, errp)) {
         return false;
