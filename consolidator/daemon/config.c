@@ -281,7 +281,8 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "name", "state_dir", "socket", "database", "sample_interval",
         "decide_interval", "decide_after", "retention", "max_concurrent_moves", "mode",
         "downtime_limit", "max_bandwidth", "autopilot", "link_rate", "qemu",
-        "kernel", "initrd", "accel", "firmware", NULL
+        "kernel", "initrd", "accel", "firmware", "hot_first", "hot_track_ms",
+        "send_buffer", "fault_window", "pacing", NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -327,7 +328,14 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
                  errp) ||
         !get_u64(p, g, "max_bandwidth", 0, 0, 1 << 20, &c->max_bandwidth,
                  errp) ||
-        !get_bool(p, g, "autopilot", true, &c->autopilot, errp)) {
+        !get_bool(p, g, "autopilot", true, &c->autopilot, errp) ||
+        !get_bool(p, g, "hot_first", true, &c->hot_first, errp) ||
+        !get_u64(p, g, "hot_track_ms", 300, 0, 60000, &c->hot_track_ms,
+                 errp) ||
+        !get_u64(p, g, "send_buffer", 16384, 0, 64 << 20, &c->send_buffer,
+                 errp) ||
+        !get_u64(p, g, "fault_window", 64, 1, 512, &c->fault_window, errp) ||
+        !get_u64(p, g, "pacing", 96, 0, 100, &c->pacing_pct, errp)) {
         return false;
     }
     c->max_moves = (guint)u;
@@ -342,6 +350,14 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
                               0, 0)) {
         return fail(p, errp, g, "link_rate", "'%s' is not a tc rate like "
                     "1gbit or 100mbit, or none", c->link_rate);
+    }
+    if (strcmp(c->link_rate, "none") != 0) {
+        /* tc's units: kbit = 1000 bit/s, and so on. */
+        char *end = NULL;
+        double bits = g_ascii_strtod(c->link_rate, &end);
+
+        bits *= *end == 'k' ? 1e3 : *end == 'm' ? 1e6 : *end == 'g' ? 1e9 : 1;
+        c->pacing_rate = (guint64)(bits / 8 * c->pacing_pct / 100);
     }
     c->qemu = get_path(p, g, "qemu", "build/qemu/qemu-system-x86_64");
     c->kernel = get_path(p, g, "kernel", "build/guest/vmlinuz");

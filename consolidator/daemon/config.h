@@ -65,6 +65,13 @@ typedef struct PpConfig {
     PpMigMode mode;         /* for moves the policy plans */
     guint64 downtime_ms;    /* pre-copy downtime limit */
     guint64 max_bandwidth;  /* pre-copy MiB/s, 0 = unlimited */
+    /* post-copy extensions of our QEMU, used when its schema has them */
+    bool hot_first;         /* x-postcopy-hot-first, hot sets kept per VM */
+    guint64 hot_track_ms;   /* x-hot-track-ms when no hot set is known */
+    guint64 send_buffer;    /* x-postcopy-send-buffer, bytes (0: system) */
+    guint64 fault_window;   /* x-postcopy-window, pages */
+    guint64 pacing_pct;     /* pace post-copy at this % of link_rate */
+    guint64 pacing_rate;    /* ... in bytes/s (0: link_rate none, or off) */
     bool autopilot;         /* run the policy; false: only manual moves */
     char *link_rate;        /* tc tbf rate or "none" */
     char *qemu, *kernel, *initrd, *accel;

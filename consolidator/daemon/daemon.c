@@ -270,6 +270,8 @@ static void on_schema(PpQmp *q, json_object *ret, const GError *err,
 
     if (!err) {
         vm->has_instant = schema_has_enum_value(ret, "x-postcopy-instant");
+        vm->has_hot_first = schema_has_enum_value(ret,
+                                                  "x-postcopy-hot-first");
     }
 }
 
@@ -530,6 +532,7 @@ static void vm_free(Vm *vm)
     }
     g_array_unref(vm->vcpu_tids);
     g_hash_table_unref(vm->last_ns);
+    json_object_put(vm->hot_set);
     g_free(vm);
 }
 

@@ -54,6 +54,8 @@ typedef struct Vm {
     Job *job;               /* the move in flight, if any */
     GHashTable *last_ns;    /* "pid/tid" -> guint64 run time, for deltas */
     bool has_instant;       /* its QEMU has x-postcopy-instant (schema) */
+    bool has_hot_first;     /* ... and x-postcopy-hot-first, hot sets */
+    json_object *hot_set;   /* from its last move's source, for the next */
     gint64 last_sample_us;
     double cpu, proc_cpu;   /* last sample */
 } Vm;
@@ -97,6 +99,10 @@ struct Job {
     guint poll_source, postcopy_source;
     double t_start, t_stop, t_resume, t_end;  /* wall clock, seconds */
     gint64 bytes, postcopy_requests;
+    /* our QEMU's x-postcopy counters; -1 unknown */
+    gint64 remote_faults, fault_p50_us, fault_p99_us;
+    gint64 hot_pages, hot_pushed_ms, hot_tracked_ms;
+    int finish_pending;     /* last queries before retiring the source */
     char *error;
 };
 

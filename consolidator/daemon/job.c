@@ -260,16 +260,86 @@ static void job_finish(Job *job)
         (job->t_resume - job->t_stop) * 1000 : NAN,
         job->t_end - job->t_start, job->bytes / 1048576.0,
         job->postcopy_requests);
+    if (job->fault_p50_us >= 0) {
+        g_autofree char *base = g_steal_pointer(&detail);
+        detail = g_strdup_printf("%s, fault latency p50 %" G_GINT64_FORMAT
+                                 " us p99 %" G_GINT64_FORMAT " us", base,
+                                 job->fault_p50_us, job->fault_p99_us);
+    }
+    if (job->hot_pages >= 0) {
+        g_autofree char *base = g_steal_pointer(&detail);
+        detail = g_strdup_printf("%s, hot set %" G_GINT64_FORMAT " pages "
+                                 "(tracked %" G_GINT64_FORMAT " ms) local "
+                                 "after %" G_GINT64_FORMAT " ms", base,
+                                 job->hot_pages, job->hot_tracked_ms,
+                                 job->hot_pushed_ms);
+    }
     job_set_state(job, JOB_DONE, detail);
     job->d->last_relocation = pp_wall_now();
 }
 
-static void maybe_finish(Job *job)
+static bool hot_first_used(const Job *job)
 {
-    if (job->state == JOB_COMPLETING && job->src_completed &&
-        job->dst_completed) {
+    return job->vm->has_hot_first && job->d->cfg->hot_first &&
+           job->mode.kind != PP_MIG_PRECOPY;
+}
+
+static void finish_step_done(Job *job)
+{
+    if (--job->finish_pending == 0 && job->state == JOB_COMPLETING) {
         job_finish(job);
     }
+}
+
+/* The source's hot set, kept for this VM's next move. */
+static void on_final_hot_set(PpQmp *q, json_object *ret, const GError *err,
+                             gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (err) {
+        /* Not worth failing a finished move: the next one tracks again. */
+        pp_daemon_event(job->d, "warning", job->vm->spec->name,
+                        "x-query-hot-set: %s", err->message);
+    } else if (json_object_is_type(ret, json_type_array)) {
+        json_object_put(job->vm->hot_set);
+        job->vm->hot_set = json_object_get(ret);
+    }
+    finish_step_done(job);
+}
+
+/* The destination's fault counters. */
+static void on_final_dst_info(PpQmp *q, json_object *ret, const GError *err,
+                              gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!err) {
+        job->remote_faults = pp_json_int(ret, "x-postcopy", "remote-faults");
+        job->fault_p50_us = pp_json_int(ret, "x-postcopy",
+                                        "fault-latency-p50-us");
+        job->fault_p99_us = pp_json_int(ret, "x-postcopy",
+                                        "fault-latency-p99-us");
+    }
+    finish_step_done(job);
+}
+
+static void maybe_finish(Job *job)
+{
+    if (job->state != JOB_COMPLETING || !job->src_completed ||
+        !job->dst_completed || job->finish_pending > 0) {
+        return;
+    }
+    if (!hot_first_used(job)) {
+        job_finish(job);
+        return;
+    }
+    /* Two last questions before the source is retired. */
+    job->finish_pending = 2;
+    pp_qmp_send(job->vm->qmp, "x-query-hot-set", NULL, QMP_MS,
+                on_final_hot_set, job);
+    pp_qmp_send(job->dst_qmp, "query-migrate", NULL, QMP_MS,
+                on_final_dst_info, job);
 }
 
 static void on_src_status(Job *job, const char *status)
@@ -339,6 +409,13 @@ void job_on_closed(Job *job, PpQmp *from, const GError *why)
         "%s QEMU went away: %s", from == job->vm->qmp ? "source" :
         "destination", why ? why->message : "connection closed");
 
+    if (from == job->vm->qmp && job->state == JOB_COMPLETING &&
+        job->src_completed && job->dst_completed) {
+        /* The source went away during the last queries: the guest is
+         * whole on the destination, so the move is done regardless. */
+        job_finish(job);
+        return;
+    }
     if (from == job->vm->qmp && !job->switched) {
         /* The source died before the switch: nothing runs the guest. */
         job->vm->state = VM_LOST;
@@ -361,6 +438,12 @@ static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
     job->bytes = MAX(job->bytes, pp_json_int(ret, "ram", "transferred"));
     job->postcopy_requests = MAX(job->postcopy_requests,
                                  pp_json_int(ret, "ram", "postcopy-requests"));
+    if (pp_json_int(ret, "x-postcopy", "hot-pages") >= 0) {
+        job->hot_pages = pp_json_int(ret, "x-postcopy", "hot-pages");
+        job->hot_pushed_ms = pp_json_int(ret, "x-postcopy", "hot-pushed-ms");
+        job->hot_tracked_ms = pp_json_int(ret, "x-postcopy",
+                                          "hot-tracked-ms");
+    }
     if (json_object_object_get_ex(ret, "status", &st)) {
         on_src_status(job, json_object_get_string(st));
     }
@@ -516,17 +599,40 @@ static void on_setup_step(PpQmp *q, json_object *ret, const GError *err,
                 job);
 }
 
-static json_object *caps(const PpMigMode *mode, bool dst, bool has_instant)
+/* Handing in a hot set is an optimisation: a refusal must not stop the
+ * move (or every later one). */
+static void on_hot_set_step(PpQmp *q, json_object *ret, const GError *err,
+                            gpointer opaque)
 {
-    const PpMigCap want[] = {
-        { "events", true },
-        { "postcopy-ram", mode->kind != PP_MIG_PRECOPY },
-        { "postcopy-blocktime", mode->kind != PP_MIG_PRECOPY && dst },
-        /* Last: only a QEMU of ours knows it (see has_instant). */
-        { "x-postcopy-instant", mode->kind == PP_MIG_POSTCOPY_INSTANT && !dst },
-    };
-    size_t n = G_N_ELEMENTS(want) - (has_instant && !dst ? 0 : 1);
+    Job *job = opaque;
 
+    if (err && job_is_active(job)) {
+        pp_daemon_event(job->d, "warning", job->vm->spec->name,
+                        "x-set-hot-set: %s; moving without the hot set",
+                        err->message);
+        g_clear_pointer(&job->vm->hot_set, json_object_put);
+    }
+    on_setup_step(q, ret, NULL, job);
+}
+
+static json_object *caps(const Job *job, bool dst)
+{
+    PpMigCap want[6] = {
+        { "events", true },
+        { "postcopy-ram", job->mode.kind != PP_MIG_PRECOPY },
+        { "postcopy-blocktime", job->mode.kind != PP_MIG_PRECOPY && dst },
+    };
+    size_t n = 3;
+
+    /* Only a QEMU of ours knows these (see has_instant, has_hot_first). */
+    if (job->vm->has_instant && !dst) {
+        want[n++] = (PpMigCap) { "x-postcopy-instant",
+                                 job->mode.kind == PP_MIG_POSTCOPY_INSTANT };
+    }
+    if (job->vm->has_hot_first && !dst) {
+        want[n++] = (PpMigCap) { "x-postcopy-hot-first",
+                                 hot_first_used(job) };
+    }
     return pp_mig_caps_args(want, n);
 }
 
@@ -566,6 +672,8 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
     job->state = JOB_STARTING;
     job->t_start = pp_wall_now();
     job->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+    job->remote_faults = job->fault_p50_us = job->fault_p99_us = -1;
+    job->hot_pages = job->hot_pushed_ms = job->hot_tracked_ms = -1;
     job->id = pp_store_job_create(d->store, job->t_start, vm->spec->name,
                                   job->from->cfg->name, to->cfg->name,
                                   mode_s, job_state_name(JOB_STARTING), &err);
@@ -606,11 +714,35 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
     json_object_object_add(params, "max-bandwidth", json_object_new_int64(
                                (gint64)d->cfg->max_bandwidth * 1048576));
     job->setup_pending = 3;
-    pp_qmp_send(vm->qmp, "migrate-set-capabilities",
-                caps(&job->mode, false, vm->has_instant), QMP_MS,
+    if (hot_first_used(job)) {
+        const PpConfig *cfg = d->cfg;
+        json_object *dp = json_object_new_object();
+
+        /* A VM that moved before hands in its hot set: no window. */
+        json_object_object_add(params, "x-hot-track-ms", json_object_new_int64(
+                                   vm->hot_set ? 0 : (gint64)cfg->hot_track_ms));
+        json_object_object_add(params, "x-postcopy-send-buffer",
+                               json_object_new_int64((gint64)cfg->send_buffer));
+        json_object_object_add(params, "x-postcopy-pacing-rate",
+                               json_object_new_int64((gint64)cfg->pacing_rate));
+        json_object_object_add(dp, "x-postcopy-window",
+                               json_object_new_int64((gint64)cfg->fault_window));
+        job->setup_pending++;
+        pp_qmp_send(job->dst_qmp, "migrate-set-parameters", dp, QMP_MS,
+                    on_setup_step, job);
+        if (vm->hot_set) {
+            json_object *hs = json_object_new_object();
+
+            json_object_object_add(hs, "blocks", json_object_get(vm->hot_set));
+            job->setup_pending++;
+            pp_qmp_send(vm->qmp, "x-set-hot-set", hs, QMP_MS,
+                        on_hot_set_step, job);
+        }
+    }
+    pp_qmp_send(vm->qmp, "migrate-set-capabilities", caps(job, false), QMP_MS,
                 on_setup_step, job);
-    pp_qmp_send(job->dst_qmp, "migrate-set-capabilities",
-                caps(&job->mode, true, false), QMP_MS, on_setup_step, job);
+    pp_qmp_send(job->dst_qmp, "migrate-set-capabilities", caps(job, true),
+                QMP_MS, on_setup_step, job);
     pp_qmp_send(vm->qmp, "migrate-set-parameters", params, QMP_MS,
                 on_setup_step, job);
     return job;
@@ -643,6 +775,15 @@ json_object *job_to_json(const Job *job)
     json_object_object_add(o, "bytes", json_object_new_int64(job->bytes));
     json_object_object_add(o, "postcopy-requests",
                            json_object_new_int64(job->postcopy_requests));
+#define OPT_INT(key, v) json_object_object_add(o, key, (v) >= 0 ? \
+                                               json_object_new_int64(v) : NULL)
+    OPT_INT("remote-faults", job->remote_faults);
+    OPT_INT("fault-latency-p50-us", job->fault_p50_us);
+    OPT_INT("fault-latency-p99-us", job->fault_p99_us);
+    OPT_INT("hot-pages", job->hot_pages);
+    OPT_INT("hot-pushed-ms", job->hot_pushed_ms);
+    OPT_INT("hot-tracked-ms", job->hot_tracked_ms);
+#undef OPT_INT
     json_object_object_add(o, "error", job->error ?
                            json_object_new_string(job->error) : NULL);
     return o;

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The consolidator with two emulated hosts (CPU sets + network namespaces
 # joined by tbf-shaped links) and two VMs: manual moves through the CLI in
-# both modes, cancelling before (and not after) the switch, bad input
+# both modes (a second post-copy move starting warm with the hot set of
+# the first), cancelling before (and not after) the switch, bad input
 # rejected with a clear message, the database holds
 # the timeline, a VM whose QEMU dies is marked lost without harm to the
 # rest, and stopping the daemon leaves no VM process or namespace.
@@ -48,8 +49,25 @@ echo "$out" | grep -q '"state": "done"' || fail "post-copy job not done"
 echo "$out" | grep -q '"mode": "postcopy-instant"' || fail "wrong mode"
 C vms | tee /dev/stderr | grep -q '^vm0 *pm1 *running' || fail "vm0 is not running on pm1"
 
+# Our QEMU's hot-first push: the first move tracked a hot set for about
+# 300 ms and the destination counted its faults.
+echo "$out" | grep -q '"hot-tracked-ms": [23][0-9][0-9]' ||
+    fail "the first move ran no tracking window"
+echo "$out" | grep -q '"fault-latency-p50-us": [0-9]' ||
+    fail "no fault latency recorded"
+
 out=$(C migrate vm0 pm0 --mode=precopy --wait --json) || fail "pre-copy move failed: $out"
 echo "$out" | grep -q '"state": "done"' || fail "pre-copy job not done"
+C vms | grep -q '^vm0 *pm0 *running' || fail "vm0 is not back on pm0"
+
+# Moving again: the hot set read from the first move's source is handed
+# in, so no tracking window runs and the push list is not empty.
+out=$(C migrate vm0 pm1 --mode=postcopy-instant --wait --json) || fail "warm post-copy move failed: $out"
+echo "$out"
+echo "$out" | grep -q '"state": "done"' || fail "warm post-copy job not done"
+echo "$out" | grep -q '"hot-tracked-ms": 0,' || fail "the warm move tracked again"
+echo "$out" | grep -q '"hot-pages": [1-9]' || fail "the warm move pushed no hot set"
+out=$(C migrate vm0 pm0 --mode=precopy --wait --json) || fail "pre-copy move back failed: $out"
 C vms | grep -q '^vm0 *pm0 *running' || fail "vm0 is not back on pm0"
 
 # Bad input: clear messages, nothing moves.
@@ -65,7 +83,7 @@ C vms | grep -q '^vm1 *pm0 *running' || fail "vm1 is not running"
 # The guest's memory survived both moves.
 grep -h "PP memverify bad" "$run"/state/run/vm0/*/serial.log && fail "memverify saw a bad page"
 sleep 3
-grep -q "PP memverify pass" "$run"/state/run/vm0/job2/serial.log || fail "memverify did not run after the moves"
+grep -q "PP memverify pass" "$run"/state/run/vm0/job4/serial.log || fail "memverify did not run after the moves"
 
 # The database holds the timeline.
 C history --since=0 | grep -q "move-start *vm0" || fail "no move-start event in history"

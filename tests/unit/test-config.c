@@ -57,6 +57,14 @@ static void test_good(void **state)
     assert_string_equal(c->link_rate, "100mbit");
     assert_true(c->autopilot);
     assert_int_equal(c->max_moves, 1);
+    /* post-copy extension defaults */
+    assert_true(c->hot_first);
+    assert_int_equal(c->hot_track_ms, 300);
+    assert_int_equal(c->send_buffer, 16384);
+    assert_int_equal(c->fault_window, 64);
+    /* 96% of the 100mbit link, in bytes/s */
+    assert_int_equal(c->pacing_pct, 96);
+    assert_int_equal(c->pacing_rate, 12000000);
     assert_int_equal(c->hosts->len, 2);
     const PpHostConfig *h = pp_config_host(c, "pm1");
     assert_non_null(h);
@@ -115,6 +123,14 @@ static void test_errors_name_file_line_key(void **state)
                  "test.ini:23: [vm vm0] workload: workload 'cpuload "
                  "--schedule=20+50 --dirty-mib=32' contains '+'");
     expect_error("accel = tcg", "accel = hax", "'hax' is not tcg or kvm");
+    expect_error("accel = tcg", "accel = tcg\nsend_buffer = 999999999",
+                 "test.ini:8: [consolidator] send_buffer");
+    expect_error("accel = tcg", "accel = tcg\nfault_window = 0",
+                 "test.ini:8: [consolidator] fault_window");
+    expect_error("accel = tcg", "accel = tcg\nhot_first = maybe",
+                 "test.ini:8: [consolidator] hot_first");
+    expect_error("accel = tcg", "accel = tcg\npacing = 150",
+                 "test.ini:8: [consolidator] pacing");
 }
 
 static void test_structure_errors(void **state)
