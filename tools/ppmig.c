@@ -170,12 +170,9 @@ typedef struct Report {
     double rate_first_s;        /* same, first second after the switch */
     double longest_gap_ms;      /* largest gap between progress records
                                  * across the switch (guest stall) */
-    double back_to_90_ms;
-    double switch_delay_ms;     /* migrate command -> source STOP */       /* switch -> first 0.5 s at >= 90% rate */
-    /* our QEMU's x-postcopy counters; -1 when absent */
-    gint64 remote_faults, prefetched_pages;
-    gint64 fault_p50_us, fault_p99_us, fault_max_us, last_fault_ms;
-    gint64 hot_pages, hot_pushed, hot_pushed_ms, hot_tracked_ms;
+    double back_to_90_ms;       /* switch -> first 0.5 s at >= 90% rate */
+    double switch_delay_ms;     /* migrate command -> source STOP */
+    PpPostcopyStats pc;         /* our QEMU's counters, both sides */
     const char *rate_unit;
     gint64 verify_bad;          /* -1: not verified */
     gint64 verify_pages;
@@ -301,7 +298,12 @@ static json_object *caps_args(MigMode mode, bool destination)
 }
 
 static bool qmp_simple(PpQmp *qmp, const char *cmd, json_object *args,
-                       GError **errp);
+                       GError **errp)
+{
+    g_autoptr(json_object) r = pp_qmp_execute(qmp, cmd, args, QMP_TIMEOUT_MS,
+                                              errp);
+    return r != NULL;
+}
 
 /* Hand the hot set in FILE (a JSON array as x-query-hot-set returns). */
 static bool hand_in_hot_set(PpQmp *sq, const char *file, GError **errp)
@@ -334,14 +336,6 @@ static bool save_hot_set(PpQmp *sq, const char *file, GError **errp)
         return false;
     }
     return true;
-}
-
-static bool qmp_simple(PpQmp *qmp, const char *cmd, json_object *args,
-                       GError **errp)
-{
-    g_autoptr(json_object) r = pp_qmp_execute(qmp, cmd, args, QMP_TIMEOUT_MS,
-                                              errp);
-    return r != NULL;
 }
 
 static const char *jget_str(json_object *o, const char *key)
@@ -593,16 +587,16 @@ static void print_report(const Report *rp)
         D("longest-stall-ms", rp->longest_gap_ms);
         D("back-to-90-ms", rp->back_to_90_ms);
         D("switch-delay-ms", rp->switch_delay_ms);
-        I("remote-faults", rp->remote_faults);
-        I("prefetched-pages", rp->prefetched_pages);
-        I("fault-latency-p50-us", rp->fault_p50_us);
-        I("fault-latency-p99-us", rp->fault_p99_us);
-        I("fault-latency-max-us", rp->fault_max_us);
-        I("last-fault-ms", rp->last_fault_ms);
-        I("hot-pages", rp->hot_pages);
-        I("hot-pages-pushed", rp->hot_pushed);
-        I("hot-pushed-ms", rp->hot_pushed_ms);
-        I("hot-tracked-ms", rp->hot_tracked_ms);
+        I("remote-faults", rp->pc.remote_faults);
+        I("prefetched-pages", rp->pc.prefetched_pages);
+        I("fault-latency-p50-us", rp->pc.fault_p50_us);
+        I("fault-latency-p99-us", rp->pc.fault_p99_us);
+        I("fault-latency-max-us", rp->pc.fault_max_us);
+        I("last-fault-ms", rp->pc.last_fault_ms);
+        I("hot-pages", rp->pc.hot_pages);
+        I("hot-pages-pushed", rp->pc.hot_pushed);
+        I("hot-pushed-ms", rp->pc.hot_pushed_ms);
+        I("hot-tracked-ms", rp->pc.hot_tracked_ms);
         json_object_object_add(o, "rate-unit", rp->rate_unit ?
                                json_object_new_string(rp->rate_unit) : NULL);
         json_object_object_add(o, "guest-running",
@@ -636,20 +630,21 @@ static void print_report(const Report *rp)
         printf("  %-28s %" G_GINT64_FORMAT " ms\n", "guest blocked (dst)",
                rp->blocktime_ms);
     }
-    if (rp->remote_faults >= 0) {
+    if (rp->pc.remote_faults >= 0) {
         printf("  %-28s %" G_GINT64_FORMAT " (+%" G_GINT64_FORMAT
                " pages prefetched), last at %" G_GINT64_FORMAT " ms\n",
-               "remote faults (dst)", rp->remote_faults,
-               rp->prefetched_pages, rp->last_fault_ms);
+               "remote faults (dst)", rp->pc.remote_faults,
+               rp->pc.prefetched_pages, rp->pc.last_fault_ms);
         printf("  %-28s p50 %" G_GINT64_FORMAT " us, p99 %" G_GINT64_FORMAT
                " us, max %" G_GINT64_FORMAT " us\n", "fault latency",
-               rp->fault_p50_us, rp->fault_p99_us, rp->fault_max_us);
+               rp->pc.fault_p50_us, rp->pc.fault_p99_us,
+               rp->pc.fault_max_us);
     }
-    if (rp->hot_pages > 0) {
+    if (rp->pc.hot_pages > 0) {
         printf("  %-28s %" G_GINT64_FORMAT " pages (tracked %" G_GINT64_FORMAT
                " ms), %" G_GINT64_FORMAT " pushed, done at %" G_GINT64_FORMAT
-               " ms\n", "hot set (src)", rp->hot_pages, rp->hot_tracked_ms,
-               rp->hot_pushed, rp->hot_pushed_ms);
+               " ms\n", "hot set (src)", rp->pc.hot_pages,
+               rp->pc.hot_tracked_ms, rp->pc.hot_pushed, rp->pc.hot_pushed_ms);
     }
     if (rp->rate_unit && !isnan(rp->rate_before) && !isnan(rp->rate_after)) {
         printf("  %-28s %.0f %s\n", "guest throughput before",
@@ -701,11 +696,7 @@ static bool run(Report *rp, GError **errp)
     rp->blocktime_ms = -1;
     rp->rate_before = rp->rate_after = rp->rate_first_s = NAN;
     rp->longest_gap_ms = rp->back_to_90_ms = rp->switch_delay_ms = NAN;
-    rp->remote_faults = rp->prefetched_pages = -1;
-    rp->fault_p50_us = rp->fault_p99_us = rp->fault_max_us = -1;
-    rp->last_fault_ms = -1;
-    rp->hot_pages = rp->hot_pushed = rp->hot_pushed_ms = -1;
-    rp->hot_tracked_ms = -1;
+    pp_postcopy_stats_init(&rp->pc);
     if ((opt_hot_track_ms > 0 || opt_hot_set_in) && !opt_hot_first) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                     "--hot-track-ms and --hot-set-in need --hot-first");
@@ -909,10 +900,7 @@ static bool run(Report *rp, GError **errp)
     rp->postcopy_requests = pp_json_int(info, "ram", "postcopy-requests");
     rp->nonzero_pages = pp_json_int(info, "ram", "normal");
     rp->zero_pages = pp_json_int(info, "ram", "duplicate");
-    rp->hot_pages = pp_json_int(info, "x-postcopy", "hot-pages");
-    rp->hot_pushed = pp_json_int(info, "x-postcopy", "hot-pages-pushed");
-    rp->hot_pushed_ms = pp_json_int(info, "x-postcopy", "hot-pushed-ms");
-    rp->hot_tracked_ms = pp_json_int(info, "x-postcopy", "hot-tracked-ms");
+    pp_postcopy_stats_update(&rp->pc, info);
     if (opt_hot_set_out && !save_hot_set(sq, opt_hot_set_out, errp)) {
         return false;
     }
@@ -928,16 +916,7 @@ static bool run(Report *rp, GError **errp)
         const char *st = jget_str(di, "status");
         if (strcmp(st, "completed") == 0) {
             rp->blocktime_ms = pp_json_int(di, "postcopy-blocktime", NULL);
-            rp->remote_faults = pp_json_int(di, "x-postcopy", "remote-faults");
-            rp->prefetched_pages = pp_json_int(di, "x-postcopy",
-                                               "prefetched-pages");
-            rp->fault_p50_us = pp_json_int(di, "x-postcopy",
-                                           "fault-latency-p50-us");
-            rp->fault_p99_us = pp_json_int(di, "x-postcopy",
-                                           "fault-latency-p99-us");
-            rp->fault_max_us = pp_json_int(di, "x-postcopy",
-                                           "fault-latency-max-us");
-            rp->last_fault_ms = pp_json_int(di, "x-postcopy", "last-fault-ms");
+            pp_postcopy_stats_update(&rp->pc, di);
             break;
         }
         if (strcmp(st, "failed") == 0) {

@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "launcher.h"
+#include "migqmp.h"
 #include "policy.h"
 #include "qmp.h"
 #include "store.h"
@@ -99,9 +100,7 @@ struct Job {
     guint poll_source, postcopy_source;
     double t_start, t_stop, t_resume, t_end;  /* wall clock, seconds */
     gint64 bytes, postcopy_requests;
-    /* our QEMU's x-postcopy counters; -1 unknown */
-    gint64 remote_faults, fault_p50_us, fault_p99_us;
-    gint64 hot_pages, hot_pushed_ms, hot_tracked_ms;
+    PpPostcopyStats pc;     /* our QEMU's counters, both sides */
     int finish_pending;     /* last queries before retiring the source */
     char *error;
 };

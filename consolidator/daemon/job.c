@@ -260,19 +260,19 @@ static void job_finish(Job *job)
         (job->t_resume - job->t_stop) * 1000 : NAN,
         job->t_end - job->t_start, job->bytes / 1048576.0,
         job->postcopy_requests);
-    if (job->fault_p50_us >= 0) {
+    if (job->pc.fault_p50_us >= 0) {
         g_autofree char *base = g_steal_pointer(&detail);
         detail = g_strdup_printf("%s, fault latency p50 %" G_GINT64_FORMAT
                                  " us p99 %" G_GINT64_FORMAT " us", base,
-                                 job->fault_p50_us, job->fault_p99_us);
+                                 job->pc.fault_p50_us, job->pc.fault_p99_us);
     }
-    if (job->hot_pages >= 0) {
+    if (job->pc.hot_pages >= 0) {
         g_autofree char *base = g_steal_pointer(&detail);
         detail = g_strdup_printf("%s, hot set %" G_GINT64_FORMAT " pages "
                                  "(tracked %" G_GINT64_FORMAT " ms) local "
                                  "after %" G_GINT64_FORMAT " ms", base,
-                                 job->hot_pages, job->hot_tracked_ms,
-                                 job->hot_pushed_ms);
+                                 job->pc.hot_pages, job->pc.hot_tracked_ms,
+                                 job->pc.hot_pushed_ms);
     }
     job_set_state(job, JOB_DONE, detail);
     job->d->last_relocation = pp_wall_now();
@@ -315,11 +315,7 @@ static void on_final_dst_info(PpQmp *q, json_object *ret, const GError *err,
     Job *job = opaque;
 
     if (!err) {
-        job->remote_faults = pp_json_int(ret, "x-postcopy", "remote-faults");
-        job->fault_p50_us = pp_json_int(ret, "x-postcopy",
-                                        "fault-latency-p50-us");
-        job->fault_p99_us = pp_json_int(ret, "x-postcopy",
-                                        "fault-latency-p99-us");
+        pp_postcopy_stats_update(&job->pc, ret);
     }
     finish_step_done(job);
 }
@@ -438,12 +434,7 @@ static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
     job->bytes = MAX(job->bytes, pp_json_int(ret, "ram", "transferred"));
     job->postcopy_requests = MAX(job->postcopy_requests,
                                  pp_json_int(ret, "ram", "postcopy-requests"));
-    if (pp_json_int(ret, "x-postcopy", "hot-pages") >= 0) {
-        job->hot_pages = pp_json_int(ret, "x-postcopy", "hot-pages");
-        job->hot_pushed_ms = pp_json_int(ret, "x-postcopy", "hot-pushed-ms");
-        job->hot_tracked_ms = pp_json_int(ret, "x-postcopy",
-                                          "hot-tracked-ms");
-    }
+    pp_postcopy_stats_update(&job->pc, ret);
     if (json_object_object_get_ex(ret, "status", &st)) {
         on_src_status(job, json_object_get_string(st));
     }
@@ -672,8 +663,7 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
     job->state = JOB_STARTING;
     job->t_start = pp_wall_now();
     job->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
-    job->remote_faults = job->fault_p50_us = job->fault_p99_us = -1;
-    job->hot_pages = job->hot_pushed_ms = job->hot_tracked_ms = -1;
+    pp_postcopy_stats_init(&job->pc);
     job->id = pp_store_job_create(d->store, job->t_start, vm->spec->name,
                                   job->from->cfg->name, to->cfg->name,
                                   mode_s, job_state_name(JOB_STARTING), &err);
@@ -777,12 +767,12 @@ json_object *job_to_json(const Job *job)
                            json_object_new_int64(job->postcopy_requests));
 #define OPT_INT(key, v) json_object_object_add(o, key, (v) >= 0 ? \
                                                json_object_new_int64(v) : NULL)
-    OPT_INT("remote-faults", job->remote_faults);
-    OPT_INT("fault-latency-p50-us", job->fault_p50_us);
-    OPT_INT("fault-latency-p99-us", job->fault_p99_us);
-    OPT_INT("hot-pages", job->hot_pages);
-    OPT_INT("hot-pushed-ms", job->hot_pushed_ms);
-    OPT_INT("hot-tracked-ms", job->hot_tracked_ms);
+    OPT_INT("remote-faults", job->pc.remote_faults);
+    OPT_INT("fault-latency-p50-us", job->pc.fault_p50_us);
+    OPT_INT("fault-latency-p99-us", job->pc.fault_p99_us);
+    OPT_INT("hot-pages", job->pc.hot_pages);
+    OPT_INT("hot-pushed-ms", job->pc.hot_pushed_ms);
+    OPT_INT("hot-tracked-ms", job->pc.hot_tracked_ms);
 #undef OPT_INT
     json_object_object_add(o, "error", job->error ?
                            json_object_new_string(job->error) : NULL);

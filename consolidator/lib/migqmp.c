@@ -3,6 +3,8 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include <stddef.h>
+
 #include "migqmp.h"
 #include "pp-error.h"
 
@@ -31,6 +33,44 @@ gint64 pp_json_int(json_object *o, const char *a, const char *b)
         return -1;
     }
     return json_object_get_int64(x);
+}
+
+void pp_postcopy_stats_init(PpPostcopyStats *st)
+{
+    st->remote_faults = st->prefetched_pages = -1;
+    st->fault_p50_us = st->fault_p99_us = st->fault_max_us = -1;
+    st->last_fault_ms = -1;
+    st->hot_pages = st->hot_pushed = st->hot_pushed_ms = -1;
+    st->hot_tracked_ms = -1;
+}
+
+void pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate)
+{
+    static const struct {
+        const char *key;
+        size_t off;
+    } members[] = {
+#define M(k, f) { k, offsetof(PpPostcopyStats, f) }
+        M("remote-faults", remote_faults),
+        M("prefetched-pages", prefetched_pages),
+        M("fault-latency-p50-us", fault_p50_us),
+        M("fault-latency-p99-us", fault_p99_us),
+        M("fault-latency-max-us", fault_max_us),
+        M("last-fault-ms", last_fault_ms),
+        M("hot-pages", hot_pages),
+        M("hot-pages-pushed", hot_pushed),
+        M("hot-pushed-ms", hot_pushed_ms),
+        M("hot-tracked-ms", hot_tracked_ms),
+#undef M
+    };
+
+    for (size_t i = 0; i < G_N_ELEMENTS(members); i++) {
+        gint64 v = pp_json_int(query_migrate, "x-postcopy", members[i].key);
+
+        if (v >= 0) {
+            *(gint64 *)((char *)st + members[i].off) = v;
+        }
+    }
 }
 
 const char *pp_mig_listen_port(json_object *query_migrate, GError **errp)

@@ -28,4 +28,20 @@ gint64 pp_json_int(json_object *o, const char *a, const char *b);
  */
 const char *pp_mig_listen_port(json_object *query_migrate, GError **errp);
 
+/*
+ * Our QEMU's post-copy counters: query-migrate's x-postcopy member
+ * (docs/qmp-extensions.md).  The source reports the hot-* ones, the
+ * destination the fault ones; -1 means not reported.
+ */
+typedef struct PpPostcopyStats {
+    gint64 remote_faults, prefetched_pages;
+    gint64 fault_p50_us, fault_p99_us, fault_max_us, last_fault_ms;
+    gint64 hot_pages, hot_pushed, hot_pushed_ms, hot_tracked_ms;
+} PpPostcopyStats;
+
+/* All counters not reported. */
+void pp_postcopy_stats_init(PpPostcopyStats *st);
+/* Take the counters @query_migrate reports, keep the others. */
+void pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate);
+
 #endif
