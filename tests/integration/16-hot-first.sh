@@ -12,7 +12,8 @@
 #     tracking window: verified again, and the push list is the handed-in
 #     set (no tracking happened);
 #  3. a hot set of the wrong size is refused with a clear error and the
-#     guest is not migrated.
+#     guest is not migrated;
+#  4. a fault window out of QEMU's range is refused, naming the parameter.
 . "$(dirname "$0")/lib.sh"
 run=$PP_BUILD/tests/run/16
 mkdir -p "$run"
@@ -59,3 +60,12 @@ fi
 echo "$out" | grep -q "x-set-hot-set: block 'pc.ram' has" ||
     fail "expected a clear x-set-hot-set error, got: $out"
 echo "ok: bad hot set refused"
+
+echo "# 4: an out-of-range fault window is refused by QEMU, naming the parameter"
+if out=$(ppmig --workload "memverify --mib=16 --pass-ms=2000" \
+          --run-dir "$run/d" --mode postcopy-instant --window 1000 2>&1); then
+    fail "x-postcopy-window 1000 was accepted: $out"
+fi
+echo "$out" | grep -q "x-postcopy-window" ||
+    fail "expected an error naming x-postcopy-window, got: $out"
+echo "ok: bad window refused"
