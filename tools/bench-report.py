@@ -32,7 +32,7 @@ METRICS = [
 
 def value(name, fn, link, r):
     if name == "time/(bytes/bw)":
-        if link != "tbf" or not r.get("transferred-bytes"):
+        if not link.startswith("tbf") or not r.get("transferred-bytes"):
             return None
         return (r["total-ms"] / 1000.0) / (r["transferred-bytes"] / LINK_BYTES_PER_S)
     return fn(r)

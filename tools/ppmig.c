@@ -594,9 +594,11 @@ static void print_report(const Report *rp)
         I("fault-latency-max-us", rp->pc.fault_max_us);
         I("last-fault-ms", rp->pc.last_fault_ms);
         I("hot-pages", rp->pc.hot_pages);
+        I("hot-pages-read-only", rp->pc.hot_read_only);
         I("hot-pages-pushed", rp->pc.hot_pushed);
         I("hot-pushed-ms", rp->pc.hot_pushed_ms);
         I("hot-tracked-ms", rp->pc.hot_tracked_ms);
+        I("dst-loaded-us", rp->pc.dst_loaded_us);
         json_object_object_add(o, "rate-unit", rp->rate_unit ?
                                json_object_new_string(rp->rate_unit) : NULL);
         json_object_object_add(o, "guest-running",
@@ -641,10 +643,15 @@ static void print_report(const Report *rp)
                rp->pc.fault_max_us);
     }
     if (rp->pc.hot_pages > 0) {
-        printf("  %-28s %" G_GINT64_FORMAT " pages (tracked %" G_GINT64_FORMAT
-               " ms), %" G_GINT64_FORMAT " pushed, done at %" G_GINT64_FORMAT
-               " ms\n", "hot set (src)", rp->pc.hot_pages,
+        printf("  %-28s %" G_GINT64_FORMAT " pages (%" G_GINT64_FORMAT
+               " only read; tracked %" G_GINT64_FORMAT " ms), %"
+               G_GINT64_FORMAT " pushed, done at %" G_GINT64_FORMAT " ms\n",
+               "hot set (src)", rp->pc.hot_pages, rp->pc.hot_read_only,
                rp->pc.hot_tracked_ms, rp->pc.hot_pushed, rp->pc.hot_pushed_ms);
+    }
+    if (rp->pc.dst_loaded_us >= 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " us after the switch\n",
+               "dst device state loaded", rp->pc.dst_loaded_us);
     }
     if (rp->rate_unit && !isnan(rp->rate_before) && !isnan(rp->rate_after)) {
         printf("  %-28s %.0f %s\n", "guest throughput before",

@@ -41,7 +41,7 @@ void pp_postcopy_stats_init(PpPostcopyStats *st)
     st->fault_p50_us = st->fault_p99_us = st->fault_max_us = -1;
     st->last_fault_ms = -1;
     st->hot_pages = st->hot_pushed = st->hot_pushed_ms = -1;
-    st->hot_tracked_ms = -1;
+    st->hot_tracked_ms = st->hot_read_only = st->dst_loaded_us = -1;
 }
 
 void pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate)
@@ -58,9 +58,11 @@ void pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate)
         M("fault-latency-max-us", fault_max_us),
         M("last-fault-ms", last_fault_ms),
         M("hot-pages", hot_pages),
+        M("hot-pages-read-only", hot_read_only),
         M("hot-pages-pushed", hot_pushed),
         M("hot-pushed-ms", hot_pushed_ms),
         M("hot-tracked-ms", hot_tracked_ms),
+        M("dst-loaded-us", dst_loaded_us),
 #undef M
     };
 

@@ -37,6 +37,7 @@ typedef struct PpPostcopyStats {
     gint64 remote_faults, prefetched_pages;
     gint64 fault_p50_us, fault_p99_us, fault_max_us, last_fault_ms;
     gint64 hot_pages, hot_pushed, hot_pushed_ms, hot_tracked_ms;
+    gint64 hot_read_only, dst_loaded_us;
 } PpPostcopyStats;
 
 /* All counters not reported. */
