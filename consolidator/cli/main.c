@@ -233,11 +233,18 @@ static void print_json(json_object *o)
 
 static void print_job(json_object *j)
 {
+    double p50 = jnum(j, "fault-latency-p50-us");
+    char lat[32] = "-";
+
+    /* Our QEMU's fault latency, when the destination reported it. */
+    if (!isnan(p50)) {
+        snprintf(lat, sizeof(lat), "%.2f ms", p50 / 1000.0);
+    }
     printf("%-4s %-10s %-6s -> %-6s %-18s %-10s %8.0f ms %8.1f MiB %6.0f "
-           "req  %s\n", jstr(j, "id"), jstr(j, "vm"), jstr(j, "from"),
+           "req p50 %-8s  %s\n", jstr(j, "id"), jstr(j, "vm"), jstr(j, "from"),
            jstr(j, "to"), jstr(j, "mode"), jstr(j, "state"),
            jnum(j, "switchover-ms"), jnum(j, "bytes") / 1048576.0,
-           jnum(j, "postcopy-requests"),
+           jnum(j, "postcopy-requests"), lat,
            strcmp(jstr(j, "error"), "-") ? jstr(j, "error") :
            jstr(j, "reason"));
 }
