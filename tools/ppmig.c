@@ -68,6 +68,7 @@ static gint64 opt_send_buffer;  /* bytes, 0: QEMU's default */
 static gint64 opt_pacing_rate;  /* bytes/s, 0: QEMU's default */
 static char *opt_hot_set_in;
 static char *opt_hot_set_out;
+static int opt_pause_after_ms = -1; /* -1: no post-copy recovery */
 static gboolean opt_json;
 static gboolean opt_quiet;
 
@@ -145,6 +146,10 @@ static GOptionEntry entries[] = {
     { "hot-set-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_hot_set_out,
       "our QEMU: after the migration, write the source's hot set "
       "(x-query-hot-set) to FILE", "FILE" },
+    { "pause-after-ms", 0, 0, G_OPTION_ARG_INT, &opt_pause_after_ms,
+      "post-copy recovery: MS after the switch, break the migration with "
+      "migrate-pause, then resume it on a new channel (migrate-recover, "
+      "migrate resume=true)", "MS" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
       "give up after this many seconds (default 300)", "S" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
@@ -177,6 +182,7 @@ typedef struct Report {
     gint64 verify_bad;          /* -1: not verified */
     gint64 verify_pages;
     bool guest_running;
+    bool recovered;             /* paused and resumed (--pause-after-ms) */
 } Report;
 
 static void progress(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
@@ -570,6 +576,8 @@ static void print_report(const Report *rp)
                                json_object_new_string(rp->status));
         json_object_object_add(o, "postcopy-switched",
                                json_object_new_boolean(rp->postcopy_switched));
+        json_object_object_add(o, "postcopy-recovered",
+                               json_object_new_boolean(rp->recovered));
         D("switchover-ms", rp->switchover_ms);
         I("downtime-ms", rp->downtime_ms);
         I("total-ms", rp->total_ms);
@@ -615,6 +623,10 @@ static void print_report(const Report *rp)
     printf("  %-28s %s\n", "status", rp->status);
     printf("  %-28s %s\n", "switched to post-copy",
            rp->postcopy_switched ? "yes" : "no");
+    if (opt_pause_after_ms >= 0) {
+        printf("  %-28s %s\n", "paused and recovered",
+               rp->recovered ? "yes" : "no");
+    }
     printf("  %-28s %.1f ms\n", "switchover (STOP->RESUME)", rp->switchover_ms);
     printf("  %-28s %.0f ms\n", "migrate -> STOP", rp->switch_delay_ms);
     printf("  %-28s %" G_GINT64_FORMAT " ms\n", "downtime (QEMU)",
@@ -680,6 +692,80 @@ static void print_report(const Report *rp)
     }
 }
 
+/* Poll @qmp's query-migrate until its status is @want (or fails). */
+static bool wait_mig_status(PpQmp *qmp, const char *side, const char *want,
+                            gint64 deadline, GError **errp)
+{
+    for (;;) {
+        g_autoptr(json_object) info = pp_qmp_execute(qmp, "query-migrate",
+                                                     NULL, QMP_TIMEOUT_MS,
+                                                     errp);
+        const char *st;
+
+        if (!info) {
+            return false;
+        }
+        st = jget_str(info, "status");
+        if (strcmp(st, want) == 0) {
+            return true;
+        }
+        if (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0 ||
+            g_get_monotonic_time() > deadline) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                        "%s: waiting for migration status %s, got %s%s%s",
+                        side, want, st, *jget_str(info, "error-desc") != '-' ?
+                        ": " : "", *jget_str(info, "error-desc") != '-' ?
+                        jget_str(info, "error-desc") : "");
+            return false;
+        }
+        g_usleep(20 * 1000);
+    }
+}
+
+/*
+ * Post-copy recovery (--pause-after-ms): break the running post-copy
+ * with migrate-pause, wait until both sides are paused, have the
+ * destination listen again (migrate-recover) and resume the source on
+ * the new channel (migrate with resume=true).
+ */
+static bool pause_and_recover(PpQmp *sq, PpQmp *dq, gint64 deadline,
+                              GError **errp)
+{
+    g_autofree char *uri = NULL;
+    json_object *args;
+
+    progress("pausing post-copy (migrate-pause)");
+    if (!qmp_simple(sq, "migrate-pause", NULL, errp) ||
+        !wait_mig_status(sq, "source", "postcopy-paused", deadline, errp) ||
+        !wait_mig_status(dq, "destination", "postcopy-paused", deadline,
+                         errp)) {
+        return false;
+    }
+    uri = opt_dst_addr ? g_strdup_printf("tcp:%s:0", opt_dst_addr) :
+          g_strdup_printf("unix:%s/mig-recover.sock", opt_run_dir);
+    args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    if (!qmp_simple(dq, "migrate-recover", args, errp)) {
+        return false;
+    }
+    if (opt_dst_addr) {
+        g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
+                                                   QMP_TIMEOUT_MS, errp);
+        const char *port = di ? pp_mig_listen_port(di, errp) : NULL;
+
+        if (!port) {
+            return false;
+        }
+        g_free(uri);
+        uri = g_strdup_printf("tcp:%s:%s", opt_dst_addr, port);
+    }
+    progress("resuming post-copy on %s", uri);
+    args = json_object_new_object();
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    json_object_object_add(args, "resume", json_object_new_boolean(true));
+    return qmp_simple(sq, "migrate", args, errp);
+}
+
 static bool run(Report *rp, GError **errp)
 {
     MigMode mode;
@@ -714,6 +800,11 @@ static bool run(Report *rp, GError **errp)
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                     "--hot-track-ms, --window, --send-buffer and --pacing-rate "
                     "must not be negative");
+        return false;
+    }
+    if (opt_pause_after_ms >= 0 && mode == MODE_PRECOPY) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "--pause-after-ms needs a post-copy mode");
         return false;
     }
     if ((opt_verify || opt_corrupt_page >= 0) &&
@@ -853,6 +944,7 @@ static bool run(Report *rp, GError **errp)
     rp->status = "active";
 
     bool postcopy_asked = false;
+    gint64 switched_at = 0;
     gint64 deadline = start + (gint64)timeout_ms * 1000;
     g_autoptr(json_object) info = NULL;
     for (;;) {
@@ -878,9 +970,29 @@ static bool run(Report *rp, GError **errp)
             (mode == MODE_POSTCOPY_INSTANT && strcmp(st, "completed") == 0 &&
              pp_json_int(info, "ram", "postcopy-bytes") > 0)) {
             rp->postcopy_switched = true;
+            if (!switched_at) {
+                switched_at = g_get_monotonic_time();
+            }
         }
         if (strcmp(st, "completed") == 0) {
+            if (opt_pause_after_ms >= 0 && !rp->recovered) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                            "post-copy completed before the pause at %d ms "
+                            "after the switch", opt_pause_after_ms);
+                return false;
+            }
             break;
+        }
+        if (opt_pause_after_ms >= 0 && !rp->recovered &&
+            strcmp(st, "postcopy-active") == 0 &&
+            g_get_monotonic_time() - switched_at >=
+            (gint64)opt_pause_after_ms * 1000) {
+            if (!pause_and_recover(sq, dq, deadline, errp)) {
+                rp->status = "failed";
+                return false;
+            }
+            rp->recovered = true;
+            continue;
         }
         if (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0) {
             rp->status = "failed";
