@@ -692,6 +692,37 @@ static void print_report(const Report *rp)
     }
 }
 
+/*
+ * Have the destination listen for the migration stream with @cmd
+ * (migrate-incoming, or migrate-recover for post-copy recovery): on
+ * --dst-addr, port 0, then read back the port it got; else on the unix
+ * socket @sock in the run directory.  Returns the URI to connect to.
+ */
+static char *dst_listen(PpQmp *dq, const char *cmd, const char *sock,
+                        GError **errp)
+{
+    g_autofree char *uri = opt_dst_addr ?
+        g_strdup_printf("tcp:%s:0", opt_dst_addr) :
+        g_strdup_printf("unix:%s/%s", opt_run_dir, sock);
+    json_object *args = json_object_new_object();
+
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    if (!qmp_simple(dq, cmd, args, errp)) {
+        return NULL;
+    }
+    if (opt_dst_addr) {
+        g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
+                                                   QMP_TIMEOUT_MS, errp);
+        const char *port = di ? pp_mig_listen_port(di, errp) : NULL;
+
+        if (!port) {
+            return NULL;
+        }
+        return g_strdup_printf("tcp:%s:%s", opt_dst_addr, port);
+    }
+    return g_steal_pointer(&uri);
+}
+
 /* Poll @qmp's query-migrate until its status is @want (or fails). */
 static bool wait_mig_status(PpQmp *qmp, const char *side, const char *want,
                             gint64 deadline, GError **errp)
@@ -741,23 +772,9 @@ static bool pause_and_recover(PpQmp *sq, PpQmp *dq, gint64 deadline,
                          errp)) {
         return false;
     }
-    uri = opt_dst_addr ? g_strdup_printf("tcp:%s:0", opt_dst_addr) :
-          g_strdup_printf("unix:%s/mig-recover.sock", opt_run_dir);
-    args = json_object_new_object();
-    json_object_object_add(args, "uri", json_object_new_string(uri));
-    if (!qmp_simple(dq, "migrate-recover", args, errp)) {
+    uri = dst_listen(dq, "migrate-recover", "mig-recover.sock", errp);
+    if (!uri) {
         return false;
-    }
-    if (opt_dst_addr) {
-        g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
-                                                   QMP_TIMEOUT_MS, errp);
-        const char *port = di ? pp_mig_listen_port(di, errp) : NULL;
-
-        if (!port) {
-            return false;
-        }
-        g_free(uri);
-        uri = g_strdup_printf("tcp:%s:%s", opt_dst_addr, port);
     }
     progress("resuming post-copy on %s", uri);
     args = json_object_new_object();
@@ -821,8 +838,6 @@ static bool run(Report *rp, GError **errp)
     }
     src_dir = g_build_filename(opt_run_dir, "src", NULL);
     dst_dir = g_build_filename(opt_run_dir, "dst", NULL);
-    mig_uri = opt_dst_addr ? g_strdup_printf("tcp:%s:0", opt_dst_addr) :
-              g_strdup_printf("unix:%s/mig.sock", opt_run_dir);
 
     PpVmConfig cfg = {
         .name = "src",
@@ -916,22 +931,9 @@ static bool run(Report *rp, GError **errp)
     if (opt_hot_set_in && !hand_in_hot_set(sq, opt_hot_set_in, errp)) {
         return false;
     }
-    json_object *in = json_object_new_object();
-    json_object_object_add(in, "uri", json_object_new_string(mig_uri));
-    if (!qmp_simple(dq, "migrate-incoming", in, errp)) {
+    mig_uri = dst_listen(dq, "migrate-incoming", "mig.sock", errp);
+    if (!mig_uri) {
         return false;
-    }
-    if (opt_dst_addr) {
-        /* The destination listened on port 0: its query-migrate names the
-         * port it got. */
-        g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
-                                                   QMP_TIMEOUT_MS, errp);
-        const char *port = di ? pp_mig_listen_port(di, errp) : NULL;
-        if (!port) {
-            return false;
-        }
-        g_free(mig_uri);
-        mig_uri = g_strdup_printf("tcp:%s:%s", opt_dst_addr, port);
     }
     json_object *out = json_object_new_object();
     json_object_object_add(out, "uri", json_object_new_string(mig_uri));
