@@ -723,32 +723,41 @@ static char *dst_listen(PpQmp *dq, const char *cmd, const char *sock,
     return g_steal_pointer(&uri);
 }
 
-/* Poll @qmp's query-migrate until its status is @want (or fails). */
-static bool wait_mig_status(PpQmp *qmp, const char *side, const char *want,
-                            gint64 deadline, GError **errp)
+/*
+ * Poll @qmp's query-migrate until its status is @want; returns that
+ * reply (the caller owns it).  NULL, with the error set, if the
+ * migration fails or is cancelled, or at @deadline.
+ */
+static json_object *wait_mig_status(PpQmp *qmp, const char *side,
+                                    const char *want, gint64 deadline,
+                                    GError **errp)
 {
     for (;;) {
-        g_autoptr(json_object) info = pp_qmp_execute(qmp, "query-migrate",
-                                                     NULL, QMP_TIMEOUT_MS,
-                                                     errp);
-        const char *st;
+        json_object *info = pp_qmp_execute(qmp, "query-migrate", NULL,
+                                           QMP_TIMEOUT_MS, errp);
+        const char *st, *desc;
+        bool late;
 
         if (!info) {
-            return false;
+            return NULL;
         }
         st = jget_str(info, "status");
         if (strcmp(st, want) == 0) {
-            return true;
+            return info;
         }
-        if (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0 ||
-            g_get_monotonic_time() > deadline) {
-            g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
-                        "%s: waiting for migration status %s, got %s%s%s",
-                        side, want, st, *jget_str(info, "error-desc") != '-' ?
-                        ": " : "", *jget_str(info, "error-desc") != '-' ?
-                        jget_str(info, "error-desc") : "");
-            return false;
+        late = g_get_monotonic_time() > deadline;
+        if (late || strcmp(st, "failed") == 0 ||
+            strcmp(st, "cancelled") == 0) {
+            desc = jget_str(info, "error-desc");
+            g_set_error(errp, PP_ERROR,
+                        late ? PP_ERROR_TIMEOUT : PP_ERROR_FAILED,
+                        "%s migration: waiting for status %s, got %s%s%s",
+                        side, want, st, strcmp(desc, "-") ? ": " : "",
+                        strcmp(desc, "-") ? desc : "");
+            json_object_put(info);
+            return NULL;
         }
+        json_object_put(info);
         g_usleep(20 * 1000);
     }
 }
@@ -766,10 +775,17 @@ static bool pause_and_recover(PpQmp *sq, PpQmp *dq, gint64 deadline,
     json_object *args;
 
     progress("pausing post-copy (migrate-pause)");
-    if (!qmp_simple(sq, "migrate-pause", NULL, errp) ||
-        !wait_mig_status(sq, "source", "postcopy-paused", deadline, errp) ||
-        !wait_mig_status(dq, "destination", "postcopy-paused", deadline,
-                         errp)) {
+    if (!qmp_simple(sq, "migrate-pause", NULL, errp)) {
+        return false;
+    }
+    g_autoptr(json_object) src_paused =
+        wait_mig_status(sq, "source", "postcopy-paused", deadline, errp);
+    if (!src_paused) {
+        return false;
+    }
+    g_autoptr(json_object) dst_paused =
+        wait_mig_status(dq, "destination", "postcopy-paused", deadline, errp);
+    if (!dst_paused) {
         return false;
     }
     uri = dst_listen(dq, "migrate-recover", "mig-recover.sock", errp);
@@ -1028,31 +1044,13 @@ static bool run(Report *rp, GError **errp)
 
     /* The destination finishes on its own schedule (post-copy: when the
      * last page has arrived and the source's stream ended). */
-    for (;;) {
-        g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
-                                                   QMP_TIMEOUT_MS, errp);
-        if (!di) {
-            return false;
-        }
-        const char *st = jget_str(di, "status");
-        if (strcmp(st, "completed") == 0) {
-            rp->blocktime_ms = pp_json_int(di, "postcopy-blocktime", NULL);
-            pp_postcopy_stats_update(&rp->pc, di);
-            break;
-        }
-        if (strcmp(st, "failed") == 0) {
-            g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
-                        "destination migration failed: %s",
-                        jget_str(di, "error-desc"));
-            return false;
-        }
-        if (g_get_monotonic_time() > deadline) {
-            g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
-                        "destination did not complete (status %s)", st);
-            return false;
-        }
-        g_usleep(50 * 1000);
+    g_autoptr(json_object) di = wait_mig_status(dq, "destination",
+                                                "completed", deadline, errp);
+    if (!di) {
+        return false;
     }
+    rp->blocktime_ms = pp_json_int(di, "postcopy-blocktime", NULL);
+    pp_postcopy_stats_update(&rp->pc, di);
 
     g_autoptr(json_object) stop = pp_qmp_next_event(sq, "STOP", 5000, errp);
     if (!stop) {

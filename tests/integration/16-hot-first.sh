@@ -8,8 +8,8 @@
 #     memverify verify, the source ranked a hot set (memverify rewrites
 #     its whole area every pass) and pushed it, the destination counted
 #     its remote faults and their latencies, with TCG the set holds pages
-#     only read (code), the push waited for the
-#     destination to load the device state; the hot set is written out;
+#     only read (code), the push waited for the destination to load the
+#     device state; the hot set is written out;
 #  2. a guest of the same shape migrated with that hot set handed in, no
 #     tracking window: verified again, and the push list is the handed-in
 #     set (no tracking happened);
