@@ -146,10 +146,12 @@ qemu-export:
 	$(Q)scripts/qemu-source export $(QEMU_SRC)
 
 # The accelerator actually used: configure's choice, or for 'auto' what the
-# built QEMU can run here.
-$(B)/accel: config.mak | qemu
-	$(Q)if [ "$(ACCEL)" = auto ]; then scripts/probe-accel $(QEMU_BIN) 2>/dev/null > $@; \
-	    else echo "$(ACCEL)" > $@; fi
+# built QEMU can run here (it boots the guest with KVM, scripts/probe-accel).
+$(B)/accel: config.mak scripts/probe-accel | qemu $(B)/guest/initrd.img
+	$(Q)if [ "$(ACCEL)" = auto ]; then \
+	    scripts/probe-accel $(QEMU_BIN) $(B)/guest/vmlinuz $(B)/guest/initrd.img \
+	        $(FIRMWARE) > $@.tmp || { rm -f $@.tmp; exit 1; }; \
+	    mv $@.tmp $@; else echo "$(ACCEL)" > $@; fi
 	$(Q)echo "  ACCEL   $$(cat $@)"
 
 # Upstream's migration-test runs QEMU through this wrapper: it drops
