@@ -69,6 +69,7 @@ static gint64 opt_pacing_rate;  /* bytes/s, 0: QEMU's default */
 static char *opt_hot_set_in;
 static char *opt_hot_set_out;
 static int opt_pause_after_ms = -1; /* -1: no post-copy recovery */
+static char **opt_trace;            /* QEMU -trace patterns, both sides */
 static gboolean opt_json;
 static gboolean opt_quiet;
 
@@ -150,6 +151,11 @@ static GOptionEntry entries[] = {
       "post-copy recovery: MS after the switch, break the migration with "
       "migrate-pause, then resume it on a new channel (migrate-recover, "
       "migrate resume=true)", "MS" },
+    { "trace", 0, 0, G_OPTION_ARG_STRING_ARRAY, &opt_trace,
+      "enable QEMU trace events matching PATTERN in both QEMUs (repeatable; "
+      "QEMU's -trace syntax); each QEMU logs them with timestamps to "
+      "trace.log in its run directory (tools/fault-trace.py reads them)",
+      "PATTERN" },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
       "give up after this many seconds (default 300)", "S" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
@@ -799,6 +805,31 @@ static bool pause_and_recover(PpQmp *sq, PpQmp *dq, gint64 deadline,
     return qmp_simple(sq, "migrate", args, errp);
 }
 
+/*
+ * QEMU arguments for --trace: the event patterns, and a log with
+ * timestamps at DIR/trace.log (an absolute path: QEMU resolves -D
+ * against its own working directory).  An empty vector without --trace.
+ */
+static char **trace_args(const char *dir)
+{
+    GPtrArray *a = g_ptr_array_new();
+
+    for (char **t = opt_trace; t && *t; t++) {
+        g_ptr_array_add(a, g_strdup("-trace"));
+        g_ptr_array_add(a, g_strdup(*t));
+    }
+    if (opt_trace && *opt_trace) {
+        g_autofree char *log = g_build_filename(dir, "trace.log", NULL);
+
+        g_ptr_array_add(a, g_strdup("-D"));
+        g_ptr_array_add(a, g_canonicalize_filename(log, NULL));
+        g_ptr_array_add(a, g_strdup("-msg"));
+        g_ptr_array_add(a, g_strdup("timestamp=on"));
+    }
+    g_ptr_array_add(a, NULL);
+    return (char **)g_ptr_array_free(a, FALSE);
+}
+
 static bool run(Report *rp, GError **errp)
 {
     MigMode mode;
@@ -806,6 +837,7 @@ static bool run(Report *rp, GError **errp)
     g_autofree char *append = pp_guest_cmdline(opt_workload, (guint64)opt_fill,
                                                errp);
     g_autofree char *src_dir = NULL, *dst_dir = NULL, *mig_uri = NULL;
+    g_auto(GStrv) src_trace = NULL, dst_trace = NULL;
     g_autoptr(PpVm) src = NULL, dst = NULL;
     g_autoptr(PpQmp) sq = NULL, dq = NULL;
     const char *wl = workload_name();
@@ -854,6 +886,8 @@ static bool run(Report *rp, GError **errp)
     }
     src_dir = g_build_filename(opt_run_dir, "src", NULL);
     dst_dir = g_build_filename(opt_run_dir, "dst", NULL);
+    src_trace = trace_args(src_dir);
+    dst_trace = trace_args(dst_dir);
 
     PpVmConfig cfg = {
         .name = "src",
@@ -870,6 +904,7 @@ static bool run(Report *rp, GError **errp)
         .netns = opt_src_netns,
         .run_dir = src_dir,
         .die_with_parent = true,
+        .extra_args = (const char *const *)src_trace,
     };
 
     progress("starting source (%s, %d MiB, %s)", opt_accel, opt_mem,
@@ -898,6 +933,7 @@ static bool run(Report *rp, GError **errp)
     cfg.netns = opt_dst_netns;
     cfg.run_dir = dst_dir;
     cfg.incoming_defer = true;
+    cfg.extra_args = (const char *const *)dst_trace;
     dst = pp_vm_start(&cfg, 30000, errp);
     if (!dst) {
         return false;

@@ -12,7 +12,9 @@
 #     device state; the hot set is written out;
 #  2. a guest of the same shape migrated with that hot set handed in, no
 #     tracking window: verified again, and the push list is the handed-in
-#     set (no tracking happened);
+#     set (no tracking happened); this run traces the fault path (ppmig
+#     --trace) and tools/fault-trace.py follows requested pages from the
+#     destination's request to their placement;
 #  3. a hot set of the wrong size is refused with a clear error and the
 #     guest is not migrated;
 #  4. a fault window out of QEMU's range is refused, naming the parameter.
@@ -55,14 +57,26 @@ nz=$(json_int "$OUT" nonzero-pages)
 [ "$sent" -le $((nz * 4096 * 102 / 100)) ] ||
     fail "post-copy sent $sent bytes for $nz non-zero pages (> 1.02x)"
 
-echo "# 2: hot set handed in, no tracking"
-migrate_verified 16b "${ours[@]}" --hot-set-in "$hot"
+echo "# 2: hot set handed in, no tracking, fault path traced"
+migrate_verified 16b "${ours[@]}" --hot-set-in "$hot" \
+    --trace postcopy_ram_fault_thread_request --trace postcopy_page_req_del \
+    --trace migrate_handle_rp_req_pages --trace get_queued_page
 [ "$(json_int "$OUT" hot-tracked-ms)" = 0 ] ||
     fail "expected no tracking window with a handed-in hot set"
 handed=$(json_int "$OUT" hot-pages)
 # The push list is the handed-in set (plus nothing: no window ran).
 [ "${handed:-0}" -ge "$((tracked * 9 / 10))" ] ||
     fail "handed in $tracked hot pages, the push list had ${handed:-?}"
+
+faults=$(json_int "$OUT" remote-faults)
+trace=$("$PP_TOP/tools/fault-trace.py" "$PP_BUILD/tests/run/16b") ||
+    fail "fault-trace.py failed: $trace"
+echo "$trace"
+followed=$(echo "$trace" | sed -n 's/.* placed, \([0-9]*\) followed through.*/\1/p')
+if [ "${faults:-0}" -gt 0 ]; then
+    [ "${followed:-0}" -gt 0 ] ||
+        fail "$faults remote faults, but fault-trace.py followed none through request, receipt, dequeue and placement"
+fi
 
 echo "# 3: a hot set of the wrong size is refused"
 bad=$run/bad.json
