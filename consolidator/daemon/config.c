@@ -332,7 +332,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         !get_bool(p, g, "hot_first", true, &c->hot_first, errp) ||
         !get_u64(p, g, "hot_track_ms", 300, 0, 60000, &c->hot_track_ms,
                  errp) ||
-        !get_u64(p, g, "send_buffer", 32768, 0, 64 << 20, &c->send_buffer,
+        !get_u64(p, g, "send_buffer", 98304, 0, 64 << 20, &c->send_buffer,
                  errp) ||
         !get_u64(p, g, "fault_window", 64, 1, 512, &c->fault_window, errp) ||
         !get_u64(p, g, "pacing", 96, 0, 100, &c->pacing_pct, errp)) {

@@ -60,7 +60,7 @@ static void test_good(void **state)
     /* post-copy extension defaults */
     assert_true(c->hot_first);
     assert_int_equal(c->hot_track_ms, 300);
-    assert_int_equal(c->send_buffer, 32768);
+    assert_int_equal(c->send_buffer, 98304);
     assert_int_equal(c->fault_window, 64);
     /* 96% of the 100mbit link, in bytes/s */
     assert_int_equal(c->pacing_pct, 96);
