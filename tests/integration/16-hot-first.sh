@@ -8,8 +8,10 @@
 #     memverify verify, the source ranked a hot set (memverify rewrites
 #     its whole area every pass) and pushed it, the destination counted
 #     its remote faults and their latencies, with TCG the set holds pages
-#     only read (code), the push waited for the destination to load the
-#     device state; the hot set is written out;
+#     only read (code) and the list built (QEMU trace ram_hot_list) puts
+#     them, page tables and the guest kernel's pages ahead of the data,
+#     the push waited for the destination to load the device state; the
+#     hot set is written out;
 #  2. a guest of the same shape migrated with that hot set handed in, no
 #     tracking window: verified again, and the push list is the handed-in
 #     set (no tracking happened); this run traces the fault path (ppmig
@@ -27,7 +29,8 @@ rm -f "$hot"
 ours=(--mode postcopy-instant --hot-first --send-buffer 16384 --window 64)
 
 echo "# 1: tracked hot set"
-migrate_verified 16a "${ours[@]}" --hot-track-ms 300 --hot-set-out "$hot"
+migrate_verified 16a "${ours[@]}" --hot-track-ms 300 --hot-set-out "$hot" \
+    --trace ram_hot_list
 tracked=$(json_int "$OUT" hot-pages)
 [ "${tracked:-0}" -gt 1000 ] ||
     fail "expected a tracked hot set of memverify's pages, got ${tracked:-?}"
@@ -43,6 +46,17 @@ ro=$(json_int "$OUT" hot-pages-read-only)
 if [ "$PP_ACCEL" = tcg ]; then
     [ "${ro:-0}" -gt 0 ] ||
         fail "expected read-only pages in the TCG-tracked hot set, got hot-pages-read-only=${ro:-?}"
+    # The guest system's pages went ahead of the data: those only read
+    # or walked as page tables, and those the guest kernel accessed
+    # (x86 names its MMU indexes; the source traces the list it built).
+    list=$(grep -h 'ram_hot_list' "$PP_BUILD/tests/run/16a/src/trace.log" | tail -n 1)
+    echo "# source: $list"
+    read_ahead=$(echo "$list" | sed -n 's/.*read or walked=\([0-9]*\).*/\1/p')
+    kernel_ahead=$(echo "$list" | sed -n 's/.* kernel=\([0-9]*\).*/\1/p')
+    [ "${read_ahead:-0}" -ge "$ro" ] ||
+        fail "expected at least the $ro read-only pages ahead of the data, got '${list:-no ram_hot_list trace}'"
+    [ "${kernel_ahead:-0}" -gt 0 ] ||
+        fail "expected pages the guest kernel accessed ahead of the data, got '${list:-no ram_hot_list trace}'"
 fi
 # The push waited for the destination's device state: its answer came,
 # well before the 1 s bound on that wait.
