@@ -2,7 +2,7 @@
 # tools/bench-report.py on made-up results: medians, ratios and their
 # bootstrap intervals (an interval excludes 1 for a clear difference and
 # holds it when two configurations draw from the same values), a variant
-# gets its own columns, failed runs are counted, the table is the same
+# gets its own columns (against upstream and against ours), failed runs are counted, the table is the same
 # on every run (fixed seed), and bad input is refused.
 . "$(dirname "$0")/lib.sh"
 tmp=$PP_BUILD/tests/run/01
@@ -40,7 +40,7 @@ cmp -s "$tmp/a.txt" "$tmp/b.txt" || fail "two reports of the same results differ
 # line METRIC: the table's line for METRIC
 line() { grep -E "^  $1 " "$tmp/a.txt" || fail "no line for $1"; }
 head=$(grep -E '^  metric ' "$tmp/a.txt")
-for col in up-plain up-preempt ours slow ours/plain ours/preempt slow/plain slow/preempt; do
+for col in up-plain up-preempt ours slow ours/plain ours/preempt slow/plain slow/preempt slow/ours; do
     case " $head " in *" $col "*) ;; *) fail "no column $col in: $head" ;; esac
 done
 grep -q 'medians over 7 repetitions' "$tmp/a.txt" || fail "repetitions not 7"
@@ -48,7 +48,7 @@ grep -q 'failed runs: tbf/scatter/upstream-preempt: 1' "$tmp/a.txt" ||
     fail "the failed run is not reported"
 
 # switchover: plain's median 2.1, ours 1.05 -> 0.50, interval below 1;
-# slow 4.2 -> 2.00, interval above 1.
+# slow 4.2 -> 2.00, interval above 1; slow against ours 4.00.
 sw=$(line switchover)
 read -r -a f <<< "$sw"
 [ "${f[1]}" = 2.1ms ] || fail "plain's median switchover is ${f[1]}, not 2.1ms"
@@ -57,10 +57,11 @@ read -r -a f <<< "$sw"
 python3 - "$sw" <<'EOF' || fail "switchover intervals wrong: $sw"
 import re, sys
 cis = [(float(a), float(b)) for a, b in re.findall(r"\((\d+\.\d+)-(\d+\.\d+)\)", sys.argv[1])]
-# ours/plain, ours/preempt, slow/plain, slow/preempt
-assert len(cis) == 4, cis
+# ours/plain, ours/preempt, slow/plain, slow/preempt, slow/ours
+assert len(cis) == 5, cis
 assert cis[0][1] < 1 and cis[0][0] <= 0.5 <= cis[0][1], cis
 assert cis[2][0] > 1, cis
+assert cis[4][0] <= 4.0 <= cis[4][1] and cis[4][0] > 1, cis
 EOF
 # faults: ours and plain draw from the same four values: the interval
 # holds 1.
