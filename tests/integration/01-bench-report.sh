@@ -2,8 +2,9 @@
 # tools/bench-report.py on made-up results: medians, ratios and their
 # bootstrap intervals (an interval excludes 1 for a clear difference and
 # holds it when two configurations draw from the same values), a variant
-# gets its own columns (against upstream and against ours), failed runs are counted, the table is the same
-# on every run (fixed seed), and bad input is refused.
+# gets its own columns (against upstream and against ours), failed runs
+# are counted, the table is the same on every run (fixed seed), and bad
+# input is refused.
 . "$(dirname "$0")/lib.sh"
 tmp=$PP_BUILD/tests/run/01
 rm -rf "$tmp"
