@@ -22,7 +22,7 @@ WARN := -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Wshadow
 PKGS := glib-2.0 json-c sqlite3
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib -Iconsolidator/policy -Iconsolidator/daemon $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib -Iconsolidator/policy -Iconsolidator/daemon -Iconsolidator/driver $(PKG_CFLAGS) -MMD -MP
 
 QEMU_SRC := $(if $(QEMU_SOURCE),$(QEMU_SOURCE),$(B)/qemu-src)
 QEMU_BUILD := $(B)/qemu
@@ -50,7 +50,9 @@ LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/lib/qmp.c consolidator/lib/guestlog.c \
             consolidator/lib/store.c consolidator/lib/procstat.c \
             consolidator/lib/unixsock.c consolidator/lib/migqmp.c \
-            consolidator/daemon/config.c
+            consolidator/daemon/config.c consolidator/daemon/daemon.c \
+            consolidator/daemon/job.c consolidator/daemon/control.c \
+            consolidator/driver/driver.c consolidator/driver/local.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB := $(B)/libpostpack.a
 
@@ -62,7 +64,8 @@ $(B)/obj/%.o: %.c config.mak
 $(LIB): $(LIB_OBJS)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(B)/bin/ppmig: $(B)/obj/tools/ppmig.o $(LIB)
+# Tools: one C file each under tools/, linked with the library.
+$(B)/bin/ppmig $(B)/bin/pp-domxml: $(B)/bin/%: $(B)/obj/tools/%.o $(LIB)
 	$(Q)mkdir -p $(dir $@)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) -lm
@@ -71,17 +74,14 @@ $(B)/bin/kvm-probe: tools/kvm-probe.c
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
 
-DAEMON_SRCS := consolidator/daemon/daemon.c consolidator/daemon/job.c \
-               consolidator/daemon/control.c consolidator/cli/main.c
-DAEMON_OBJS := $(DAEMON_SRCS:%.c=$(B)/obj/%.o)
-$(DAEMON_OBJS): ALL_CFLAGS += -DPP_NET_HELPER='"$(TOP)/scripts/pp-net"'
+$(B)/obj/consolidator/driver/local.o: ALL_CFLAGS += -DPP_NET_HELPER='"$(TOP)/scripts/pp-net"'
 
-$(B)/bin/consolidator: $(DAEMON_OBJS) $(LIB)
+$(B)/bin/consolidator: $(B)/obj/consolidator/cli/main.o $(LIB)
 	$(Q)mkdir -p $(dir $@)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) -lm
 
-PROGRAMS := $(B)/bin/ppmig $(B)/bin/consolidator
+PROGRAMS := $(B)/bin/ppmig $(B)/bin/consolidator $(B)/bin/pp-domxml
 
 # cmocka unit tests, one binary per tests/unit/test-*.c.
 UNIT_SRCS := $(wildcard tests/unit/test-*.c)

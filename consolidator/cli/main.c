@@ -5,7 +5,7 @@
  *   consolidator status|hosts|vms|jobs|plan  ask a running daemon
  *   consolidator migrate VM HOST [--mode=M] [--wait]
  *   consolidator cancel JOB
- *   consolidator stop
+ *   consolidator stop [--vms]
  *   consolidator history [--since=S] [--vm=NAME]
  *   consolidator export --csv [--since=S]
  *
@@ -64,6 +64,15 @@ static GOptionEntry migrate_entries[] = {
     { NULL }
 };
 
+static gboolean opt_stop_vms;
+
+static GOptionEntry stop_entries[] = {
+    { "vms", 0, 0, G_OPTION_ARG_NONE, &opt_stop_vms,
+      "stop the VMs too, and remove what the driver set up (local driver)",
+      NULL },
+    { NULL }
+};
+
 static GOptionEntry db_entries[] = {
     { "db", 0, 0, G_OPTION_ARG_FILENAME, &opt_db,
       "database file (default: from -c FILE)", "PATH" },
@@ -101,8 +110,9 @@ static const Command commands[] = {
       "--mode=postcopy-after=5\n" },
     { "cancel", "JOB", "cancel a move that has not switched hosts yet",
       "  consolidator cancel 3 -c cluster.ini\n" },
-    { "stop", "", "stop the daemon (and its VMs)",
-      "  consolidator stop -c cluster.ini\n" },
+    { "stop", "", "stop the daemon; its VMs keep running (--vms: them too)",
+      "  consolidator stop -c cluster.ini\n"
+      "  consolidator stop --vms -c cluster.ini\n" },
     { "history", "", "recent events from the database",
       "  consolidator history -c cluster.ini --since=3600 --vm=vm0\n" },
     { "export", "", "samples and events as CSV",
@@ -258,9 +268,10 @@ static int cmd_query(const char *cmd)
         return 0;
     }
     if (strcmp(cmd, "status") == 0) {
-        printf("instance %s, up %.0f s, policy %s, %s moves, autopilot %s\n"
-               "%s hosts, %s VMs, database %s\n", jstr(r, "instance"),
-               jnum(r, "uptime"), jstr(r, "policy"), jstr(r, "mode"),
+        printf("instance %s, up %.0f s, driver %s, policy %s, %s moves, "
+               "autopilot %s\n%s hosts, %s VMs, database %s\n",
+               jstr(r, "instance"), jnum(r, "uptime"), jstr(r, "driver"),
+               jstr(r, "policy"), jstr(r, "mode"),
                jstr(r, "autopilot"), jstr(r, "hosts"), jstr(r, "vms"),
                jstr(r, "database"));
         json_object *a;
@@ -269,7 +280,7 @@ static int cmd_query(const char *cmd)
             print_job(json_object_array_get_idx(a, i));
         }
     } else if (strcmp(cmd, "hosts") == 0) {
-        printf("%-12s %-8s %6s  %-12s %s\n", "HOST", "CPUS", "CPU%",
+        printf("%-12s %-8s %6s  %-12s %s\n", "HOST", "WHERE", "CPU%",
                "ADDRESS", "VMS");
         for (size_t i = 0; i < json_object_array_length(r); i++) {
             json_object *h = json_object_array_get_idx(r, i), *v;
@@ -280,7 +291,7 @@ static int cmd_query(const char *cmd)
                     json_object_get_string(json_object_array_get_idx(v, k)));
             }
             printf("%-12s %-8s %6.1f  %-12s %s\n", jstr(h, "name"),
-                   jstr(h, "cpus"), jnum(h, "cpu"), jstr(h, "address"),
+                   jstr(h, "where"), jnum(h, "cpu"), jstr(h, "address"),
                    names->str);
         }
     } else if (strcmp(cmd, "vms") == 0) {
@@ -523,6 +534,8 @@ int main(int argc, char **argv)
         g_option_context_add_main_entries(ctx, run_entries, NULL);
     } else if (strcmp(cmd->name, "migrate") == 0) {
         g_option_context_add_main_entries(ctx, migrate_entries, NULL);
+    } else if (strcmp(cmd->name, "stop") == 0) {
+        g_option_context_add_main_entries(ctx, stop_entries, NULL);
     } else if (strcmp(cmd->name, "history") == 0 ||
                strcmp(cmd->name, "export") == 0) {
         g_option_context_add_main_entries(ctx, db_entries, NULL);
@@ -558,6 +571,17 @@ int main(int argc, char **argv)
     }
     if (strcmp(cmd->name, "export") == 0) {
         return cmd_export();
+    }
+    if (strcmp(cmd->name, "stop") == 0 && opt_stop_vms) {
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "vms", json_object_new_boolean(TRUE));
+        g_autoptr(json_object) r = request("stop", args);
+        if (opt_json) {
+            print_json(r);
+        } else {
+            printf("ok\n");
+        }
+        return 0;
     }
     return cmd_query(cmd->name);
 }

@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "config.h"
+#include "driver.h"
 #include "guestlog.h"
 #include "launcher.h"
 #include "policy.h"
@@ -82,6 +83,7 @@ void pp_config_free(PpConfig *c)
     }
     g_free(c->path);
     g_free(c->instance);
+    g_free(c->driver);
     g_free(c->state_dir);
     g_free(c->socket);
     g_free(c->database);
@@ -282,7 +284,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "decide_interval", "decide_after", "retention", "max_concurrent_moves", "mode",
         "downtime_limit", "max_bandwidth", "autopilot", "link_rate", "qemu",
         "kernel", "initrd", "accel", "firmware", "hot_first", "hot_track_ms",
-        "send_buffer", "fault_window", "pacing", NULL
+        "send_buffer", "fault_window", "pacing", "driver", NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -295,6 +297,11 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
     }
     if (!check_keys(p, g, known, errp)) {
         return false;
+    }
+    c->driver = get_str(p, g, "driver", "local");
+    g_autoptr(GError) derr = NULL;
+    if (!pp_driver_find(c->driver, &derr)) {
+        return fail(p, errp, g, "driver", "%s", derr->message);
     }
     c->instance = get_str(p, g, "name", "pp");
     for (const char *s = c->instance; *s; s++) {

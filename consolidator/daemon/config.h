@@ -53,6 +53,7 @@ typedef struct PpVmSpec {
 
 typedef struct PpConfig {
     char *path;
+    char *driver;           /* "local" (see driver.h) */
     char *instance;         /* names namespaces and run directories */
     char *state_dir;
     char *socket;

@@ -7,7 +7,7 @@
  * error reply, never a crash.
  *
  * Commands: status, hosts, vms, jobs, plan, migrate (vm, host, [mode]),
- * cancel (job), stop.
+ * cancel (job), stop ([vms]).
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -37,16 +37,17 @@ static json_object *host_json(PpDaemon *d, Host *h)
     json_object *o = json_object_new_object();
     json_object *vms = json_object_new_array();
 
-    json_object_object_add(o, "name", json_object_new_string(h->cfg->name));
-    json_object_object_add(o, "cpus", json_object_new_string(h->cfg->cpus));
+    json_object_object_add(o, "name", json_object_new_string(h->name));
+    json_object_object_add(o, "where", json_object_new_string(h->where));
+    json_object_object_add(o, "cpus", json_object_new_int((int)h->ncpus));
     json_object_object_add(o, "cpu", json_object_new_double(h->cpu));
     json_object_object_add(o, "address", json_object_new_string(h->addr));
     json_object_object_add(o, "memory-mib",
-                           json_object_new_int64((gint64)h->cfg->mem_mib));
+                           json_object_new_int64((gint64)h->mem_mib));
     for (guint i = 0; i < d->vms->len; i++) {
         Vm *vm = d->vms->pdata[i];
         if (vm->host == h && vm->state != VM_LOST) {
-            json_object_array_add(vms, json_object_new_string(vm->spec->name));
+            json_object_array_add(vms, json_object_new_string(vm->name));
         }
     }
     json_object_object_add(o, "vms", vms);
@@ -67,24 +68,23 @@ static const char *vm_state_name(VmState s)
     }
 }
 
-static json_object *vm_json(Vm *vm)
+static json_object *vm_json(PpDaemon *d, Vm *vm)
 {
     json_object *o = json_object_new_object();
 
-    json_object_object_add(o, "name", json_object_new_string(vm->spec->name));
+    json_object_object_add(o, "name", json_object_new_string(vm->name));
     json_object_object_add(o, "host",
-                           json_object_new_string(vm_guest_host(vm)->cfg->name));
+                           json_object_new_string(vm_guest_host(vm)->name));
     json_object_object_add(o, "state",
                            json_object_new_string(vm_state_name(vm->state)));
     json_object_object_add(o, "cpu", json_object_new_double(vm->cpu));
     json_object_object_add(o, "process-cpu",
                            json_object_new_double(vm->proc_cpu));
     json_object_object_add(o, "memory-mib",
-                           json_object_new_int64((gint64)vm->spec->mem_mib));
-    json_object_object_add(o, "pid", json_object_new_int(
-                               vm->proc ? pp_vm_pid(vm->proc) : 0));
+                           json_object_new_int64((gint64)vm->mem_mib));
     json_object_object_add(o, "job", vm->job ?
                            json_object_new_int64(vm->job->id) : NULL);
+    d->drv->ops->vm_describe(d->drv, vm, o);
     return o;
 }
 
@@ -142,6 +142,8 @@ static json_object *handle(PpDaemon *d, const char *cmd, json_object *args,
                                json_object_new_string(d->cfg->instance));
         json_object_object_add(o, "uptime", json_object_new_double(
                                    pp_wall_now() - d->started));
+        json_object_object_add(o, "driver",
+                               json_object_new_string(d->drv->ops->name));
         json_object_object_add(o, "policy",
                                json_object_new_string(d->cfg->policy_name));
         json_object_object_add(o, "mode", json_object_new_string(mode));
@@ -166,7 +168,7 @@ static json_object *handle(PpDaemon *d, const char *cmd, json_object *args,
     if (strcmp(cmd, "vms") == 0) {
         json_object *a = json_object_new_array();
         for (guint i = 0; i < d->vms->len; i++) {
-            json_object_array_add(a, vm_json(d->vms->pdata[i]));
+            json_object_array_add(a, vm_json(d, d->vms->pdata[i]));
         }
         return a;
     }
@@ -233,6 +235,17 @@ static json_object *handle(PpDaemon *d, const char *cmd, json_object *args,
         return NULL;
     }
     if (strcmp(cmd, "stop") == 0) {
+        json_object *vms = NULL;
+        if (args && json_object_object_get_ex(args, "vms", &vms) &&
+            !json_object_is_type(vms, json_type_boolean)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                        "stop: argument 'vms' must be true or false");
+            return NULL;
+        }
+        d->stop_vms = vms && json_object_get_boolean(vms);
+        pp_daemon_event(d, "stop", NULL, "%s", d->stop_vms ?
+                        "stopping with the VMs, as asked" :
+                        "stopping; the VMs keep running");
         g_main_loop_quit(d->loop);
         return json_object_new_object();
     }

@@ -1,30 +1,23 @@
 /*
  * The consolidator daemon: monitor (1 Hz samples into the store), policy
- * (windowed averages in, plan out), controller (migration jobs) and the
- * local driver (emulated hosts = CPU sets + network namespaces on this
- * machine), all on one GLib main loop.
+ * (windowed averages in, plan out) and controller (migration jobs), all on
+ * one GLib main loop; the driver (driver.h) reaches hosts and VMs.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include "daemon.h"
-#include "guestlog.h"
 #include "pp-error.h"
-#include "procstat.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <glib-unix.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
-#ifndef PP_NET_HELPER
-#define PP_NET_HELPER "/usr/local/libexec/postpack/pp-net"
-#endif
-
-#define QMP_MS 5000
 
 double pp_wall_now(void)
 {
@@ -56,7 +49,7 @@ Host *pp_daemon_host(PpDaemon *d, const char *name)
 {
     for (guint i = 0; i < d->hosts->len; i++) {
         Host *h = d->hosts->pdata[i];
-        if (strcmp(h->cfg->name, name) == 0) {
+        if (strcmp(h->name, name) == 0) {
             return h;
         }
     }
@@ -67,7 +60,7 @@ Vm *pp_daemon_vm(PpDaemon *d, const char *name)
 {
     for (guint i = 0; i < d->vms->len; i++) {
         Vm *v = d->vms->pdata[i];
-        if (strcmp(v->spec->name, name) == 0) {
+        if (strcmp(v->name, name) == 0) {
             return v;
         }
     }
@@ -84,315 +77,82 @@ guint pp_daemon_active_jobs(PpDaemon *d)
     return n;
 }
 
-/* ---- local driver ---- */
+/* ---- what drivers report ---- */
 
-static bool run_net_helper(PpDaemon *d, const char *const *args,
-                           char **out, GError **errp)
+Vm *pp_daemon_add_vm(PpDaemon *d, const char *name, Host *host,
+                     guint64 mem_mib, guint vcpus, void *priv)
 {
-    g_autoptr(GPtrArray) argv = g_ptr_array_new();
-    g_autofree char *err_text = NULL;
-    int status;
+    Vm *vm = g_new0(Vm, 1);
 
-    g_ptr_array_add(argv, d->net_helper);
-    for (const char *const *a = args; *a; a++) {
-        g_ptr_array_add(argv, (char *)*a);
-    }
-    g_ptr_array_add(argv, NULL);
-    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT,
-                      NULL, NULL, out, &err_text, &status, errp)) {
-        return false;
-    }
-    if (!g_spawn_check_wait_status(status, NULL)) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_FAILED, "%s %s failed: %s",
-                    d->net_helper, args[0], g_strstrip(err_text));
-        return false;
-    }
-    return true;
+    vm->d = d;
+    vm->name = g_strdup(name);
+    vm->host = host;
+    vm->mem_mib = mem_mib;
+    vm->vcpus = vcpus;
+    vm->priv = priv;
+    g_ptr_array_add(d->vms, vm);
+    return vm;
 }
 
-static bool net_up(PpDaemon *d, GError **errp)
+void pp_daemon_vm_lost(PpDaemon *d, Vm *vm, const char *why)
 {
-    g_autoptr(GPtrArray) args = g_ptr_array_new();
-
-    g_ptr_array_add(args, "up");
-    g_ptr_array_add(args, d->cfg->instance);
-    g_ptr_array_add(args, d->cfg->link_rate);
-    for (guint i = 0; i < d->hosts->len; i++) {
-        g_ptr_array_add(args, ((Host *)d->hosts->pdata[i])->cfg->name);
-    }
-    g_ptr_array_add(args, NULL);
-    if (!run_net_helper(d, (const char *const *)args->pdata, NULL, errp)) {
-        return false;
-    }
-    for (guint i = 0; i < d->hosts->len; i++) {
-        Host *h = d->hosts->pdata[i];
-        const char *a[] = { "addr", d->cfg->instance, h->cfg->name, NULL };
-        g_autofree char *out = NULL;
-        if (!run_net_helper(d, a, &out, errp)) {
-            return false;
-        }
-        h->addr = g_strdup(g_strstrip(out));
-        h->netns = g_strdup_printf("pp-%s-%s", d->cfg->instance, h->cfg->name);
-    }
-    return true;
-}
-
-static void net_down(PpDaemon *d)
-{
-    const char *a[] = { "down", d->cfg->instance, NULL };
-    g_autoptr(GError) err = NULL;
-
-    if (!run_net_helper(d, a, NULL, &err)) {
-        fprintf(stderr, "warning: %s\n", err->message);
-    }
-}
-
-PpVm *pp_daemon_spawn(PpDaemon *d, Vm *vm, Host *host, bool incoming,
-                      const char *tag, GError **errp)
-{
-    const PpVmSpec *s = vm->spec;
-    g_autofree char *append = pp_guest_cmdline(s->workload, s->fill_mib,
-                                               errp);
-    g_autofree char *run_dir = g_build_filename(d->run_dir, s->name, tag,
-                                                NULL);
-    g_autofree char *name = g_strdup_printf("%s-%s", s->name, tag);
-
-    if (!append) {
-        return NULL;
-    }
-    PpVmConfig cfg = {
-        .name = name,
-        .qemu = d->cfg->qemu,
-        .firmware_dirs = (const char *const *)d->cfg->firmware,
-        .accel = d->cfg->accel,
-        .mem_mib = (guint)s->mem_mib,
-        .vcpus = s->vcpus,
-        .kernel = d->cfg->kernel,
-        .initrd = d->cfg->initrd,
-        .append = append,
-        .cpus = host->cfg->cpus,
-        .netns = host->netns,
-        .run_dir = run_dir,
-        .incoming_defer = incoming,
-        /* The local driver's VMs live as long as the daemon. */
-        .die_with_parent = true,
-    };
-    return pp_vm_start(&cfg, 30000, errp);
-}
-
-/* ---- QMP plumbing ---- */
-
-static void on_vm_event(PpQmp *q, const char *name, json_object *data,
-                        gint64 time_us, gpointer opaque)
-{
-    Vm *vm = opaque;
-
-    if (vm->job) {
-        job_on_event(vm->job, q, name, data, time_us);
-    }
-    if (strcmp(name, "SHUTDOWN") == 0 && q == vm->qmp) {
-        pp_daemon_event(vm->d, "vm-shutdown", vm->spec->name,
-                        "guest shut down");
-    }
-}
-
-static void on_vm_closed(PpQmp *q, const GError *why, gpointer opaque)
-{
-    Vm *vm = opaque;
-
-    if (vm->job && (q == vm->qmp || q == vm->job->dst_qmp)) {
-        job_on_closed(vm->job, q, why);
-        return;
-    }
-    if (q == vm->qmp && vm->state != VM_LOST) {
-        vm->state = VM_LOST;
-        pp_daemon_event(vm->d, "vm-lost", vm->spec->name,
-                        "QEMU went away on %s: %s", vm->host->cfg->name,
-                        why ? why->message : "connection closed");
-    }
-}
-
-void pp_daemon_attach_qmp(PpDaemon *d, Vm *vm, PpQmp *qmp)
-{
-    pp_qmp_attach(qmp, NULL, on_vm_event, on_vm_closed, vm);
-}
-
-typedef struct VcpuQuery {
-    GArray *tids;
-} VcpuQuery;
-
-static void on_vcpus(PpQmp *q, json_object *ret, const GError *err,
-                     gpointer opaque)
-{
-    GArray *tids = opaque;
-
-    if (!err && json_object_is_type(ret, json_type_array)) {
-        g_array_set_size(tids, 0);
-        for (size_t i = 0; i < json_object_array_length(ret); i++) {
-            json_object *c = json_object_array_get_idx(ret, i), *t;
-            if (json_object_object_get_ex(c, "thread-id", &t)) {
-                pid_t tid = (pid_t)json_object_get_int(t);
-                g_array_append_val(tids, tid);
-            }
-        }
-    }
-    g_array_unref(tids);
-}
-
-/* Does a query-qmp-schema reply list @value in an enum?  Our extensions
- * are detected this way, never from version strings. */
-static bool schema_has_enum_value(json_object *schema, const char *value)
-{
-    if (!json_object_is_type(schema, json_type_array)) {
-        return false;
-    }
-    for (size_t i = 0; i < json_object_array_length(schema); i++) {
-        json_object *e = json_object_array_get_idx(schema, i), *vals;
-        if (!json_object_object_get_ex(e, "values", &vals) ||
-            !json_object_is_type(vals, json_type_array)) {
-            continue;
-        }
-        for (size_t k = 0; k < json_object_array_length(vals); k++) {
-            const char *v = json_object_get_string(
-                json_object_array_get_idx(vals, k));
-            if (v && strcmp(v, value) == 0) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
-static void on_schema(PpQmp *q, json_object *ret, const GError *err,
-                      gpointer opaque)
-{
-    Vm *vm = opaque;
-
-    if (!err) {
-        vm->has_instant = schema_has_enum_value(ret, "x-postcopy-instant");
-        vm->has_hot_first = schema_has_enum_value(ret,
-                                                  "x-postcopy-hot-first");
-    }
-}
-
-void pp_daemon_probe_features(PpDaemon *d, Vm *vm, PpQmp *qmp)
-{
-    pp_qmp_send(qmp, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
-}
-
-void pp_daemon_query_vcpus(PpDaemon *d, PpQmp *qmp, GArray *tids)
-{
-    pp_qmp_send(qmp, "query-cpus-fast", NULL, QMP_MS, on_vcpus,
-                g_array_ref(tids));
-}
-
-/* ---- monitor ---- */
-
-/* Run time accumulated since the last sample by the threads of @proc
- * (all of them, or only @tids), remembered per thread in vm->last_ns. */
-static guint64 delta_ns(Vm *vm, PpVm *proc, GArray *tids, GHashTable *seen,
-                        const char *prefix)
-{
-    pid_t pid = proc ? pp_vm_pid(proc) : 0;
-    guint64 sum = 0;
-
-    if (!pid) {
-        return 0;
-    }
-    g_autofree char *dir = g_strdup_printf("/proc/%d/task", (int)pid);
-    g_autoptr(GDir) dh = tids ? NULL : g_dir_open(dir, 0, NULL);
-    guint n = tids ? tids->len : G_MAXUINT;
-
-    for (guint i = 0; i < n; i++) {
-        pid_t tid;
-        guint64 ns;
-        if (tids) {
-            tid = g_array_index(tids, pid_t, i);
-        } else {
-            const char *name = dh ? g_dir_read_name(dh) : NULL;
-            if (!name) {
-                break;
-            }
-            tid = (pid_t)atoi(name);
-        }
-        if (!pp_thread_cpu_ns(pid, tid, &ns, NULL)) {
-            continue;
-        }
-        char *key = g_strdup_printf("%s%d/%d", prefix, (int)pid, (int)tid);
-        gpointer old = g_hash_table_lookup(vm->last_ns, key);
-        if (old && ns >= *(guint64 *)old) {
-            sum += ns - *(guint64 *)old;
-        }
-        guint64 *val = g_new(guint64, 1);
-        *val = ns;
-        g_hash_table_add(seen, g_strdup(key));
-        g_hash_table_replace(vm->last_ns, key, val);
-    }
-    return sum;
-}
-
-static void sample_vm(PpDaemon *d, Vm *vm, double t)
-{
-    gint64 now = g_get_monotonic_time();
-    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash,
-                                                       g_str_equal, g_free,
-                                                       NULL);
-    guint64 vcpu = 0, all = 0;
-    g_autoptr(GError) err = NULL;
-
     if (vm->state == VM_LOST) {
         return;
     }
-    /* During a move the guest runs on either side; count both. */
-    vcpu = delta_ns(vm, vm->proc, vm->vcpu_tids, seen, "v");
-    all = delta_ns(vm, vm->proc, NULL, seen, "p");
-    if (vm->job && vm->job->dst_proc) {
-        vcpu += delta_ns(vm, vm->job->dst_proc, vm->job->dst_vcpu_tids, seen,
-                         "v");
-        all += delta_ns(vm, vm->job->dst_proc, NULL, seen, "p");
-    }
-    /* Forget threads that are gone. */
-    GHashTableIter it;
-    gpointer key;
-    g_hash_table_iter_init(&it, vm->last_ns);
-    while (g_hash_table_iter_next(&it, &key, NULL)) {
-        if (!g_hash_table_contains(seen, key)) {
-            g_hash_table_iter_remove(&it);
-        }
-    }
-    if (vm->last_sample_us) {
-        double dt_ns = (now - vm->last_sample_us) * 1000.0;
-        vm->cpu = CLAMP(100.0 * vcpu / dt_ns, 0, 100.0 * vm->spec->vcpus);
-        vm->proc_cpu = 100.0 * all / dt_ns;
-        if (!pp_store_add_vm_sample(d->store, t, vm->spec->name,
-                                    vm_guest_host(vm)->cfg->name, vm->cpu,
-                                    vm->proc_cpu, vm->spec->mem_mib, &err)) {
-            fprintf(stderr, "warning: %s\n", err->message);
-        }
-    }
-    vm->last_sample_us = now;
+    vm->state = VM_LOST;
+    pp_daemon_event(d, "vm-lost", vm->name, "%s", why);
 }
 
-static void sample_host(PpDaemon *d, Host *h, double t)
+void pp_daemon_sample_host(PpDaemon *d, Host *h, double t, double cpu,
+                           double mem_used_mib, double mem_total_mib)
 {
-    guint64 busy, total;
     g_autoptr(GError) err = NULL;
 
-    if (!pp_cpustat_read(&h->set, &busy, &total, &err)) {
+    h->cpu = cpu;
+    if (!pp_store_add_host_sample(d->store, t, h->name, cpu, mem_used_mib,
+                                  mem_total_mib, &err)) {
         fprintf(stderr, "warning: %s\n", err->message);
-        return;
     }
-    if (h->have_last) {
-        h->cpu = pp_cpu_percent(h->last_busy, busy, h->last_total, total, 1);
-        if (!pp_store_add_host_sample(d->store, t, h->cfg->name, h->cpu,
-                                      &err)) {
-            fprintf(stderr, "warning: %s\n", err->message);
+}
+
+void pp_daemon_sample_vm(PpDaemon *d, Vm *vm, double t, PpVmStats *st)
+{
+    g_autoptr(GError) err = NULL;
+
+    st->mem_mib = vm->mem_mib;
+    vm->cpu = st->cpu;
+    vm->proc_cpu = st->proc_cpu;
+    if (!pp_store_add_vm_sample(d->store, t, vm->name,
+                                vm_guest_host(vm)->name, st, &err)) {
+        fprintf(stderr, "warning: %s\n", err->message);
+    }
+}
+
+const PpJobRow *pp_daemon_stale_job(PpDaemon *d, const char *vm)
+{
+    const PpJobRow *found = NULL;
+
+    for (guint i = 0; d->stale_jobs && i < d->stale_jobs->len; i++) {
+        const PpJobRow *r = d->stale_jobs->pdata[i];
+        if (strcmp(r->vm, vm) == 0 && (!found || r->id > found->id)) {
+            found = r;
         }
     }
-    h->have_last = true;
-    h->last_busy = busy;
-    h->last_total = total;
+    return found;
 }
+
+void pp_daemon_end_stale_job(PpDaemon *d, const PpJobRow *row,
+                             const char *phase, const char *detail)
+{
+    pp_store_job_update(d->store, row->id, pp_wall_now(), phase, detail,
+                        NULL);
+    pp_daemon_event(d, "move-phase", row->vm, "job %" G_GINT64_FORMAT
+                    " %s -> %s of a previous run (left in phase %s): %s: %s",
+                    row->id, row->from, row->to, row->phase, phase, detail);
+    g_ptr_array_remove(d->stale_jobs, (gpointer)row);
+}
+
+/* ---- monitor ---- */
 
 static gboolean on_sample(gpointer opaque)
 {
@@ -404,12 +164,7 @@ static gboolean on_sample(gpointer opaque)
         fprintf(stderr, "warning: %s\n", err->message);
         return G_SOURCE_CONTINUE;
     }
-    for (guint i = 0; i < d->hosts->len; i++) {
-        sample_host(d, d->hosts->pdata[i], t);
-    }
-    for (guint i = 0; i < d->vms->len; i++) {
-        sample_vm(d, d->vms->pdata[i], t);
-    }
+    d->drv->ops->sample(d->drv, t);
     if (!pp_store_commit(d->store, &err)) {
         fprintf(stderr, "warning: %s\n", err->message);
     }
@@ -441,10 +196,10 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
 
     for (guint i = 0; i < d->hosts->len; i++) {
         Host *h = d->hosts->pdata[i];
-        hv[i].name = h->cfg->name;
-        hv[i].ncpus = h->cfg->ncpus;
-        hv[i].mem_mib = h->cfg->mem_mib;
-        hv[i].cpu = pp_store_host_avg(d->store, h->cfg->name, now - window,
+        hv[i].name = h->name;
+        hv[i].ncpus = h->ncpus;
+        hv[i].mem_mib = h->mem_mib;
+        hv[i].cpu = pp_store_host_avg(d->store, h->name, now - window,
                                       now, &avg, &n, NULL) ? avg : 0;
     }
     for (guint i = 0; i < d->vms->len; i++) {
@@ -452,10 +207,10 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
         if (vm->state == VM_LOST || vm->state == VM_BROKEN) {
             continue; /* nothing to place: an operator has to look */
         }
-        vv[nv].name = vm->spec->name;
-        vv[nv].host = vm->host->cfg->name;
-        vv[nv].mem_mib = vm->spec->mem_mib;
-        vv[nv].cpu = pp_store_vm_avg(d->store, vm->spec->name, now - window,
+        vv[nv].name = vm->name;
+        vv[nv].host = vm->host->name;
+        vv[nv].mem_mib = vm->mem_mib;
+        vv[nv].cpu = pp_store_vm_avg(d->store, vm->name, now - window,
                                      now, &avg, &n, NULL) ? avg : 0;
         vv[nv].migrating = vm->state == VM_MIGRATING;
         nv++;
@@ -518,27 +273,23 @@ static gboolean on_signal(gpointer opaque)
 {
     PpDaemon *d = opaque;
 
-    pp_daemon_event(d, "stop", NULL, "signal received, stopping");
+    pp_daemon_event(d, "stop", NULL, "signal received, stopping; the VMs "
+                    "keep running");
     g_main_loop_quit(d->loop);
     return G_SOURCE_CONTINUE;
 }
 
 static void vm_free(Vm *vm)
 {
-    pp_qmp_free(vm->qmp);
-    if (vm->proc) {
-        pp_vm_stop(vm->proc, 3000, NULL);
-        pp_vm_free(vm->proc);
-    }
-    g_array_unref(vm->vcpu_tids);
-    g_hash_table_unref(vm->last_ns);
     json_object_put(vm->hot_set);
+    g_free(vm->name);
     g_free(vm);
 }
 
 static void host_free(Host *h)
 {
-    g_free(h->netns);
+    g_free(h->name);
+    g_free(h->where);
     g_free(h->addr);
     g_free(h);
 }
@@ -555,11 +306,11 @@ static void daemon_free(PpDaemon *d)
         g_source_remove(d->prune_source);
     }
     pp_control_close(d);
-    /* Connections first: no callback may run into a freed job. */
-    for (guint i = 0; d->vms && i < d->vms->len; i++) {
-        Vm *vm = d->vms->pdata[i];
-        pp_qmp_free(vm->qmp);
-        vm->qmp = NULL;
+    /* The driver lets go of VMs and jobs first: no callback may run into
+     * a freed job. */
+    if (d->drv) {
+        d->drv->ops->close(d->drv, d->stop_vms);
+        d->drv = NULL;
     }
     if (d->jobs) {
         g_ptr_array_free(d->jobs, TRUE);
@@ -567,30 +318,56 @@ static void daemon_free(PpDaemon *d)
     if (d->vms) {
         g_ptr_array_free(d->vms, TRUE);
     }
-    if (d->hosts && d->hosts->len && d->net_helper) {
-        net_down(d);
-    }
     if (d->hosts) {
         g_ptr_array_free(d->hosts, TRUE);
     }
     if (d->policy_state) {
         d->policy->destroy(d->policy_state);
     }
+    if (d->stale_jobs) {
+        g_ptr_array_unref(d->stale_jobs);
+    }
     pp_store_close(d->store);
+    if (d->lock_fd >= 0) {
+        close(d->lock_fd);
+    }
     if (d->loop) {
         g_main_loop_unref(d->loop);
     }
     pp_config_free(d->cfg);
-    g_free(d->net_helper);
     g_free(d->run_dir);
     g_free(d->last_plan_text);
     g_free(d);
+}
+
+/* One daemon per state directory: it owns the database, the socket and,
+ * with the local driver, the VMs' run directories. */
+static bool lock_instance(PpDaemon *d, GError **errp)
+{
+    g_autofree char *path = g_build_filename(d->cfg->state_dir, "lock", NULL);
+
+    d->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (d->lock_fd < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot open '%s': %s",
+                    path, g_strerror(errno));
+        return false;
+    }
+    if (flock(d->lock_fd, LOCK_EX | LOCK_NB) < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    errno == EWOULDBLOCK ?
+                    "another consolidator runs on state directory '%s'" :
+                    "cannot lock state directory '%s': %s",
+                    d->cfg->state_dir, g_strerror(errno));
+        return false;
+    }
+    return true;
 }
 
 static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
 {
     static const char *const final[] = { "done", "failed", "cancelled",
                                          "broken", "abandoned", NULL };
+    const PpDriverOps *drv;
 
     d->cfg = pp_config_load(config_path, errp);
     if (!d->cfg) {
@@ -604,18 +381,8 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
     if (!d->policy_state) {
         return false;
     }
-    for (const char *f = d->cfg->qemu; f; f = f == d->cfg->qemu ?
-         d->cfg->kernel : f == d->cfg->kernel ? d->cfg->initrd : NULL) {
-        if (!g_file_test(f, G_FILE_TEST_EXISTS)) {
-            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                        "%s: '%s' does not exist (run make qemu guest?)",
-                        config_path, f);
-            return false;
-        }
-    }
-    if (geteuid() != 0) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                    "the local driver needs root (network namespaces)");
+    drv = pp_driver_find(d->cfg->driver, errp);
+    if (!drv) {
         return false;
     }
     if (g_mkdir_with_parents(d->cfg->state_dir, 0700) < 0) {
@@ -624,70 +391,37 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
                     d->cfg->state_dir, g_strerror(errno));
         return false;
     }
+    if (!lock_instance(d, errp)) {
+        return false;
+    }
     d->store = pp_store_open(d->cfg->database, errp);
     if (!d->store) {
         return false;
     }
-    /* Jobs a previous run left unfinished: it took its VMs with it. */
-    g_autoptr(GPtrArray) stale = pp_store_jobs(d->store, final, errp);
-    if (!stale) {
+    /* Moves a previous run left unfinished: the driver finds out from the
+     * hosts what became of them. */
+    d->stale_jobs = pp_store_jobs(d->store, final, errp);
+    if (!d->stale_jobs) {
         return false;
-    }
-    for (guint i = 0; i < stale->len; i++) {
-        PpJobRow *r = stale->pdata[i];
-        pp_store_job_update(d->store, r->id, pp_wall_now(), "abandoned",
-                            "the daemon stopped during the move", NULL);
-        pp_daemon_event(d, "warning", r->vm, "job %" G_GINT64_FORMAT
-                        " (%s) of a previous run was left in phase %s",
-                        r->id, r->mode, r->phase);
     }
     d->run_dir = g_build_filename(d->cfg->state_dir, "run", NULL);
-    /* The network helper: $PP_NET_HELPER, the build tree's, or the one
-     * installed beside the binary (PREFIX/libexec/postpack). */
-    const char *helper = g_getenv("PP_NET_HELPER");
-    if (helper) {
-        d->net_helper = g_strdup(helper);
-    } else if (g_file_test(PP_NET_HELPER, G_FILE_TEST_IS_EXECUTABLE)) {
-        d->net_helper = g_strdup(PP_NET_HELPER);
-    } else {
-        g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
-        g_autofree char *bindir = g_path_get_dirname(exe ? exe : ".");
-        d->net_helper = g_build_filename(bindir, "..", "libexec", "postpack",
-                                         "pp-net", NULL);
-    }
-
     for (guint i = 0; i < d->cfg->hosts->len; i++) {
+        const PpHostConfig *hc = d->cfg->hosts->pdata[i];
         Host *h = g_new0(Host, 1);
-        h->cfg = d->cfg->hosts->pdata[i];
-        pp_cpuset_parse(h->cfg->cpus, &h->set, NULL);
+
+        h->name = g_strdup(hc->name);
+        h->where = g_strdup(hc->cpus);
+        h->ncpus = hc->ncpus;
+        h->mem_mib = hc->mem_mib;
         g_ptr_array_add(d->hosts, h);
     }
-    if (!net_up(d, errp)) {
+    if (!drv->open(d, errp)) {
         return false;
     }
-    for (guint i = 0; i < d->cfg->vms->len; i++) {
-        Vm *vm = g_new0(Vm, 1);
-        g_autoptr(GError) err = NULL;
-        vm->d = d;
-        vm->spec = d->cfg->vms->pdata[i];
-        vm->host = pp_daemon_host(d, vm->spec->host);
-        vm->vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
-        vm->last_ns = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
-                                            g_free);
-        g_ptr_array_add(d->vms, vm);
-        vm->proc = pp_daemon_spawn(d, vm, vm->host, false, "boot", errp);
-        if (!vm->proc) {
-            return false;
-        }
-        vm->qmp = pp_qmp_connect(pp_vm_qmp_path(vm->proc), QMP_MS, errp);
-        if (!vm->qmp) {
-            return false;
-        }
-        pp_daemon_attach_qmp(d, vm, vm->qmp);
-        pp_daemon_probe_features(d, vm, vm->qmp);
-        pp_daemon_query_vcpus(d, vm->qmp, vm->vcpu_tids);
-        pp_daemon_event(d, "vm-start", vm->spec->name, "on %s (%s)",
-                        vm->host->cfg->name, vm->host->cfg->cpus);
+    /* What the driver did not settle concerns no VM it knows. */
+    while (d->stale_jobs->len) {
+        pp_daemon_end_stale_job(d, d->stale_jobs->pdata[0], "abandoned",
+                                "the driver knows no such VM any more");
     }
     return pp_control_listen(d, errp);
 }
@@ -702,6 +436,7 @@ int pp_daemon_run(const char *config_path, bool daemonize)
     d->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)job_free);
     d->last_relocation = -INFINITY;
     d->listen_fd = -1;
+    d->lock_fd = -1;
     d->loop = g_main_loop_new(NULL, FALSE);
 
     if (daemonize && daemon(0, 0) < 0) {
@@ -717,9 +452,9 @@ int pp_daemon_run(const char *config_path, bool daemonize)
     }
     d->started = pp_wall_now();
     g_autofree char *mode = pp_mig_mode_str(&d->cfg->mode);
-    pp_daemon_event(d, "start", NULL, "%u hosts, %u VMs, policy %s, %s "
-                    "moves%s, control socket %s", d->hosts->len,
-                    d->vms->len, d->cfg->policy_name, mode,
+    pp_daemon_event(d, "start", NULL, "driver %s, %u hosts, %u VMs, policy "
+                    "%s, %s moves%s, control socket %s", d->drv->ops->name,
+                    d->hosts->len, d->vms->len, d->cfg->policy_name, mode,
                     d->cfg->autopilot ? "" : " (autopilot off)",
                     d->cfg->socket);
     d->sample_source = g_timeout_add((guint)(d->cfg->sample_interval * 1000),

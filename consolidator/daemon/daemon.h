@@ -1,10 +1,11 @@
 /*
  * The consolidator daemon's internals: the cluster it manages (hosts and
- * VMs of the local driver), migration jobs, sampling and decisions.
+ * VMs, whatever the driver), migration jobs, sampling and decisions.
  *
- * Ownership: a PpDaemon owns its hosts, VMs and jobs.  A Vm owns its QEMU
- * process and QMP connection; during a move the Job owns the destination
- * process and connection until the switch to it is complete.
+ * Ownership: a PpDaemon owns its hosts, VMs and jobs, and its driver; the
+ * driver owns what hangs off their priv pointers (a VM's QEMU process and
+ * QMP connection, a job's destination) and frees it in vm_release and
+ * job_release.
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -13,57 +14,51 @@
 
 #include <glib.h>
 #include <json-c/json.h>
-#include <sched.h>
 #include <stdbool.h>
 
 #include "config.h"
-#include "launcher.h"
+#include "driver.h"
 #include "migqmp.h"
 #include "policy.h"
 #include "qmp.h"
 #include "store.h"
 
 typedef struct PpDaemon PpDaemon;
-typedef struct Job Job;
-
 typedef enum VmState {
-    VM_RUNNING,     /* guest runs in vm->proc */
+    VM_RUNNING,     /* the guest runs on vm->host */
     VM_MIGRATING,   /* a job is moving it */
     VM_LOST,        /* its QEMU died; nothing runs it */
     VM_BROKEN,      /* a post-copy move failed after the switch: the guest
                      * is stuck between two QEMUs (kept for recovery) */
 } VmState;
 
-typedef struct Host {
-    const PpHostConfig *cfg;
-    cpu_set_t set;
-    char *netns;
-    char *addr;             /* address inside the emulated network */
-    bool have_last;
-    guint64 last_busy, last_total;
-    double cpu;             /* last sample */
-} Host;
+struct Host {
+    char *name;
+    char *where;            /* how the driver reaches it: a CPU list, a URI */
+    guint ncpus;
+    guint64 mem_mib;        /* memory for VMs; 0: unlimited */
+    char *addr;             /* migration address, for the driver */
+    double cpu;             /* last sample, % of its CPUs */
+    void *priv;             /* the driver's */
+};
 
-typedef struct Vm {
+struct Vm {
     PpDaemon *d;
-    const PpVmSpec *spec;
+    char *name;
+    guint64 mem_mib;
+    guint vcpus;
     Host *host;             /* where the guest runs (the source during a move) */
-    PpVm *proc;
-    PpQmp *qmp;
-    GArray *vcpu_tids;      /* pid_t of vm->proc's vCPU threads */
     VmState state;
     Job *job;               /* the move in flight, if any */
-    GHashTable *last_ns;    /* "pid/tid" -> guint64 run time, for deltas */
     bool has_instant;       /* its QEMU has x-postcopy-instant (schema) */
     bool has_hot_first;     /* ... and x-postcopy-hot-first, hot sets */
     json_object *hot_set;   /* from its last move's source, for the next */
-    gint64 last_sample_us;
     double cpu, proc_cpu;   /* last sample */
-} Vm;
+    void *priv;             /* the driver's */
+};
 
 typedef enum JobState {
-    JOB_STARTING,   /* destination QEMU starting */
-    JOB_SETUP,      /* capabilities, parameters, incoming, migrate */
+    JOB_STARTING,   /* the driver prepares the destination */
     JOB_PRECOPY,    /* migrating; the guest still runs on the source */
     JOB_POSTCOPY,   /* switched: the guest runs on the destination and
                      * faults pages from the source, which must never be
@@ -84,25 +79,17 @@ struct Job {
     PpMigMode mode;
     JobState state;
     char *reason;
-    PpVm *dst_proc;
-    PpQmp *dst_qmp;
-    GArray *dst_vcpu_tids;
-    int setup_pending;
-    bool setup_failed;
-    bool src_completed, dst_completed;
-    bool switch_requested;  /* migrate-start-postcopy was sent */
-    bool switched;          /* QEMU reported postcopy-active (or the
-                             * destination resumed): no way back */
-    bool aborting;          /* asking the source whether it still runs
-                             * the guest before ending the job */
+    bool switch_requested;  /* post-copy was asked for (or is automatic) */
+    bool switched;          /* the guest ran on the destination: no way
+                             * back */
+    bool aborting;          /* the driver is stopping the move */
     JobState abort_end;
-    bool src_poll_pending, dst_poll_pending;
-    guint poll_source, postcopy_source;
+    guint postcopy_source;
     double t_start, t_stop, t_resume, t_end;  /* wall clock, seconds */
     gint64 bytes, postcopy_requests;
     PpPostcopyStats pc;     /* our QEMU's counters, both sides */
-    int finish_pending;     /* last queries before retiring the source */
     char *error;
+    void *priv;             /* the driver's */
 };
 
 struct PpDaemon {
@@ -110,18 +97,22 @@ struct PpDaemon {
     PpStore *store;
     const PpPolicyOps *policy;
     void *policy_state;
+    PpDriver *drv;
     GMainLoop *loop;
     GPtrArray *hosts;       /* Host * */
     GPtrArray *vms;         /* Vm * */
     GPtrArray *jobs;        /* Job *, every job of this run */
     double last_relocation; /* wall clock of the last move started/ended */
     double started;
-    char *net_helper;
     char *run_dir;
     guint sample_source, decide_source, prune_source;
     int listen_fd;
     guint listen_source;
     int exit_code;
+    bool stop_vms;          /* on exit, stop the driver's VMs too */
+    GPtrArray *stale_jobs;  /* PpJobRow *: unfinished moves of a previous
+                             * run, until the driver settled them */
+    int lock_fd;            /* flock on STATE_DIR/lock: one instance */
     char *last_plan_text;   /* to record only changes of the plan's notes */
 };
 
@@ -138,29 +129,57 @@ void pp_daemon_event(PpDaemon *d, const char *kind, const char *vm,
 Host *pp_daemon_host(PpDaemon *d, const char *name);
 Vm *pp_daemon_vm(PpDaemon *d, const char *name);
 guint pp_daemon_active_jobs(PpDaemon *d);
-/* Start the VM's QEMU on @host (a destination when @incoming). */
-PpVm *pp_daemon_spawn(PpDaemon *d, Vm *vm, Host *host, bool incoming,
-                      const char *tag, GError **errp);
-/* Attach @qmp to the loop with the daemon's handlers for @vm. */
-void pp_daemon_attach_qmp(PpDaemon *d, Vm *vm, PpQmp *qmp);
-/* Learn from @qmp's schema which postpack QMP extensions it has (async). */
-void pp_daemon_probe_features(PpDaemon *d, Vm *vm, PpQmp *qmp);
-/* Refresh @tids with the vCPU thread ids @qmp reports (async). */
-void pp_daemon_query_vcpus(PpDaemon *d, PpQmp *qmp, GArray *tids);
 /* The cluster as the policy sees it now. */
 PpPlan *pp_daemon_plan(PpDaemon *d);
+
+/* Called by drivers (see driver.h). */
+/* A VM the driver manages now, running on @host; @priv is the driver's. */
+Vm *pp_daemon_add_vm(PpDaemon *d, const char *name, Host *host,
+                     guint64 mem_mib, guint vcpus, void *priv);
+/* The newest move of @vm a previous run left unfinished, or NULL: the
+ * driver adopts it (job_adopt) or ends it (pp_daemon_end_stale_job). */
+const PpJobRow *pp_daemon_stale_job(PpDaemon *d, const char *vm);
+void pp_daemon_end_stale_job(PpDaemon *d, const PpJobRow *row,
+                             const char *phase, const char *detail);
+/* Its guest is gone (the process died): nothing runs it any more. */
+void pp_daemon_vm_lost(PpDaemon *d, Vm *vm, const char *why);
+/* @cpu: % of the host's CPUs; memory in MiB, NAN when not measured. */
+void pp_daemon_sample_host(PpDaemon *d, Host *h, double t, double cpu,
+                           double mem_used_mib, double mem_total_mib);
+/* st->mem_mib is filled in from the VM. */
+void pp_daemon_sample_vm(PpDaemon *d, Vm *vm, double t, PpVmStats *st);
 
 /* job.c */
 Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
                const char *reason, GError **errp);
-void job_on_event(Job *job, PpQmp *from, const char *name, json_object *data,
-                  gint64 time_us);
-void job_on_closed(Job *job, PpQmp *from, const GError *why);
 /* Cancel a move that has not switched yet; false with an error after the
  * switch (the guest can no longer go back) or when it is over. */
 bool job_cancel(Job *job, GError **errp);
 void job_free(Job *job);
 json_object *job_to_json(const Job *job);
+
+/*
+ * A move a previous daemon left in flight (@row, from the store), found
+ * still running by the driver and carried on from @state; @priv is the
+ * driver's part.  The driver then reports as for a job it started.
+ */
+Job *job_adopt(PpDaemon *d, const PpJobRow *row, Vm *vm, Host *from,
+               Host *to, JobState state, bool switched, void *priv);
+
+/* What the driver carrying a job out reports (see driver.h). */
+/* The migration runs (the guest still on the source). */
+void job_migrating(Job *job);
+/* The guest runs on the destination: no way back. */
+void job_switched(Job *job);
+/* The source sent everything. */
+void job_source_done(Job *job);
+/* The destination owns the guest and the driver retired the source
+ * (vm->host is still the source: the job moves it). */
+void job_completed(Job *job);
+/* The migration failed (the job then asks the driver to abort it). */
+void job_failed(Job *job, const char *why);
+/* The driver's answer to migrate_abort. */
+void job_aborted(Job *job, bool guest_on_source);
 
 /* control.c: the unix-socket control protocol */
 bool pp_control_listen(PpDaemon *d, GError **errp);

@@ -22,6 +22,8 @@ struct PpVm {
     char *name;
     pid_t pid;          /* 0 once reaped */
     int status;         /* wait status once reaped, -1 before */
+    bool detached;      /* not our child: watched through /proc */
+    guint64 start_time; /* detached: /proc/PID/stat starttime */
     char *run_dir;
     char *qmp_path;
     char *serial_path;
@@ -195,9 +197,13 @@ static void G_GNUC_NORETURN child_exec(const PpVmConfig *cfg, char **argv,
             _exit(127);
         }
     }
-    /* Own process group: a terminal's ^C goes to the manager, which then
-     * decides what happens to its VMs. */
-    setpgid(0, 0);
+    /* Own process group (own session when detached): a terminal's ^C goes
+     * to the manager, which then decides what happens to its VMs. */
+    if (cfg->detach) {
+        setsid();
+    } else {
+        setpgid(0, 0);
+    }
     if (cfg->netns) {
         char path[256];
         snprintf(path, sizeof(path), "/run/netns/%s", cfg->netns);
@@ -230,12 +236,103 @@ static void vm_reap(PpVm *vm, int status)
     vm->pid = 0;
 }
 
+/*
+ * Start time of process @pid (clock ticks since boot, /proc/PID/stat
+ * field 22): with the pid it names one process for good, where a pid
+ * alone may be reused.  0 when the process does not exist or is a zombie.
+ */
+static guint64 proc_start_time(pid_t pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/stat", (int)pid);
+    g_autofree char *text = NULL;
+    g_auto(GStrv) f = NULL;
+    char *p;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL) ||
+        !(p = strrchr(text, ')'))) {
+        return 0;
+    }
+    /* After "pid (comm)": state is field 3, starttime field 22. */
+    f = g_strsplit(p + 2, " ", 22);
+    if (g_strv_length(f) < 21 || f[0][0] == 'Z' || f[0][0] == 'X') {
+        return 0;
+    }
+    return g_ascii_strtoull(f[19], NULL, 10);
+}
+
+static char *pidfile_path(const char *run_dir)
+{
+    return g_build_filename(run_dir, "qemu.pid", NULL);
+}
+
+static bool write_pidfile(PpVm *vm, GError **errp)
+{
+    g_autofree char *path = pidfile_path(vm->run_dir);
+    g_autofree char *text = NULL;
+    g_autoptr(GError) err = NULL;
+
+    vm->start_time = proc_start_time(vm->pid);
+    text = g_strdup_printf("%d %" G_GUINT64_FORMAT "\n", (int)vm->pid,
+                           vm->start_time);
+    if (!vm->start_time ||
+        !g_file_set_contents_full(path, text, -1,
+                                  G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                  &err)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO,
+                    "cannot record the pid of VM '%s' in '%s': %s", vm->name,
+                    path, err ? err->message : "QEMU exited at once");
+        return false;
+    }
+    return true;
+}
+
+static PpVm *vm_new(const char *name, const char *run_dir)
+{
+    PpVm *vm = g_new0(PpVm, 1);
+
+    vm->name = g_strdup(name);
+    vm->status = -1;
+    vm->run_dir = g_strdup(run_dir);
+    vm->qmp_path = g_build_filename(run_dir, "qmp.sock", NULL);
+    vm->serial_path = g_build_filename(run_dir, "serial.sock", NULL);
+    vm->serial_log = g_build_filename(run_dir, "serial.log", NULL);
+    vm->qemu_log = g_build_filename(run_dir, "qemu.log", NULL);
+    return vm;
+}
+
+PpVm *pp_vm_adopt(const char *run_dir, const char *name, GError **errp)
+{
+    g_autofree char *path = pidfile_path(run_dir);
+    g_autofree char *text = NULL;
+    g_autoptr(PpVm) vm = vm_new(name, run_dir);
+    guint64 pid, start;
+    char *end;
+
+    if (!g_file_get_contents(path, &text, NULL, NULL)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
+                    "no QEMU recorded in '%s'", run_dir);
+        return NULL;
+    }
+    pid = g_ascii_strtoull(text, &end, 10);
+    start = g_ascii_strtoull(end, NULL, 10);
+    if (!pid || pid > G_MAXINT32 || !start ||
+        proc_start_time((pid_t)pid) != start) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
+                    "the QEMU recorded in '%s' is gone", path);
+        return NULL;
+    }
+    vm->pid = (pid_t)pid;
+    vm->start_time = start;
+    vm->detached = true;
+    return g_steal_pointer(&vm);
+}
+
 PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
 {
     g_auto(GStrv) argv = NULL;
     g_autoptr(PpVm) vm = NULL;
     cpu_set_t cpus;
-    int pipefd[2], logfd, err = 0;
+    int pipefd[2], pidpipe[2] = { -1, -1 }, logfd, err = 0;
     ssize_t n;
     pid_t pid;
     gint64 deadline;
@@ -268,14 +365,7 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
     }
     chmod(cfg->run_dir, 0700);
 
-    vm = g_new0(PpVm, 1);
-    vm->name = g_strdup(cfg->name);
-    vm->status = -1;
-    vm->run_dir = g_strdup(cfg->run_dir);
-    vm->qmp_path = g_build_filename(cfg->run_dir, "qmp.sock", NULL);
-    vm->serial_path = g_build_filename(cfg->run_dir, "serial.sock", NULL);
-    vm->serial_log = g_build_filename(cfg->run_dir, "serial.log", NULL);
-    vm->qemu_log = g_build_filename(cfg->run_dir, "qemu.log", NULL);
+    vm = vm_new(cfg->name, cfg->run_dir);
     /* Stale sockets of an earlier run would make the readiness probe lie. */
     unlink(vm->qmp_path);
     unlink(vm->serial_path);
@@ -293,6 +383,14 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
         return NULL;
     }
     pid_t parent = getpid();
+    if (cfg->detach && pipe2(pidpipe, O_CLOEXEC) < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "pipe: %s",
+                    g_strerror(errno));
+        close(pipefd[0]);
+        close(pipefd[1]);
+        close(logfd);
+        return NULL;
+    }
     pid = fork();
     if (pid < 0) {
         g_set_error(errp, PP_ERROR, PP_ERROR_IO, "fork: %s",
@@ -300,28 +398,74 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
         close(pipefd[0]);
         close(pipefd[1]);
         close(logfd);
+        if (cfg->detach) {
+            close(pidpipe[0]);
+            close(pidpipe[1]);
+        }
         return NULL;
     }
     if (pid == 0) {
         close(pipefd[0]);
+        if (cfg->detach) {
+            /* Fork again and leave: QEMU's parent becomes init (or the
+             * nearest subreaper), so it outlives this process. */
+            pid_t q = fork();
+            if (q == 0) {
+                close(pidpipe[0]);
+                close(pidpipe[1]);
+                child_exec(cfg, argv, cfg->cpus ? &cpus : NULL, logfd,
+                           pipefd[1], parent);
+            }
+            if (write(pidpipe[1], &q, sizeof(q)) < 0) {
+                /* the parent sees a short read */
+            }
+            _exit(q < 0 ? 127 : 0);
+        }
         child_exec(cfg, argv, cfg->cpus ? &cpus : NULL, logfd, pipefd[1],
                    parent);
     }
     close(pipefd[1]);
     close(logfd);
+    if (cfg->detach) {
+        pid_t q = -1;
+        int status;
+
+        close(pidpipe[1]);
+        do {
+            n = read(pidpipe[0], &q, sizeof(q));
+        } while (n < 0 && errno == EINTR);
+        close(pidpipe[0]);
+        waitpid(pid, &status, 0);
+        if (n != sizeof(q) || q <= 0) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_IO,
+                        "cannot start '%s' for VM '%s': fork failed",
+                        cfg->qemu, cfg->name);
+            close(pipefd[0]);
+            return NULL;
+        }
+        pid = q;
+        vm->detached = true;
+    }
     vm->pid = pid;
     do {
         n = read(pipefd[0], &err, sizeof(err));
     } while (n < 0 && errno == EINTR);
     close(pipefd[0]);
     if (n == sizeof(err)) {
-        int status;
-        waitpid(pid, &status, 0);
-        vm_reap(vm, status);
+        if (!vm->detached) {
+            int status;
+            waitpid(pid, &status, 0);
+            vm_reap(vm, status);
+        } else {
+            vm_reap(vm, -1);
+        }
         g_set_error(errp, PP_ERROR, PP_ERROR_IO,
                     "cannot start '%s' for VM '%s': %s", cfg->qemu,
                     cfg->name, g_strerror(err));
         return NULL;
+    }
+    if (vm->detached && !write_pidfile(vm, errp)) {
+        return NULL; /* pp_vm_free kills it */
     }
 
     deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
@@ -354,6 +498,13 @@ bool pp_vm_is_running(PpVm *vm)
 
     if (!vm->pid) {
         return false;
+    }
+    if (vm->detached) {
+        if (proc_start_time(vm->pid) != vm->start_time) {
+            vm_reap(vm, -1);
+            return false;
+        }
+        return true;
     }
     do {
         r = waitpid(vm->pid, &status, WNOHANG);
@@ -424,6 +575,7 @@ bool pp_vm_serial_send(PpVm *vm, const char *line, GError **errp)
 }
 
 pid_t pp_vm_pid(const PpVm *vm) { return vm->pid; }
+const char *pp_vm_run_dir(const PpVm *vm) { return vm->run_dir; }
 const char *pp_vm_name(const PpVm *vm) { return vm->name; }
 const char *pp_vm_qmp_path(const PpVm *vm) { return vm->qmp_path; }
 const char *pp_vm_serial_path(const PpVm *vm) { return vm->serial_path; }
@@ -433,12 +585,17 @@ int pp_vm_exit_status(const PpVm *vm) { return vm->status; }
 
 void pp_vm_free(PpVm *vm)
 {
-    if (!vm) {
-        return;
-    }
-    if (vm->pid) {
+    if (vm && vm->pid && pp_vm_is_running(vm)) {
         kill(vm->pid, SIGKILL);
         pp_vm_wait_exit(vm, 5000);
+    }
+    pp_vm_forget(vm);
+}
+
+void pp_vm_forget(PpVm *vm)
+{
+    if (!vm) {
+        return;
     }
     g_free(vm->name);
     g_free(vm->run_dir);

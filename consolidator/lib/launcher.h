@@ -9,7 +9,9 @@
  * Ownership: pp_vm_start() returns a PpVm owned by the caller, freed with
  * pp_vm_free(), which kills a still-running process (SIGKILL) and reaps it,
  * so no QEMU outlives a forgotten handle.  Use pp_vm_stop() for an orderly
- * stop.
+ * stop.  A detached QEMU (PpVmConfig.detach) is meant to outlive its
+ * handle: pp_vm_forget() lets go of it without a signal, and a later
+ * process takes it over with pp_vm_adopt().
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
@@ -37,6 +39,9 @@ typedef struct PpVmConfig {
     const char *netns;          /* run inside /run/netns/NAME; NULL: ours */
     bool incoming_defer;        /* start a migration destination */
     bool die_with_parent;       /* SIGKILL QEMU if this process dies */
+    bool detach;                /* QEMU is not our child: it outlives this
+                                 * process (pidfile qemu.pid in run_dir,
+                                 * for pp_vm_adopt) */
     const char *const *extra_args; /* appended verbatim, NULL-terminated */
 } PpVmConfig;
 
@@ -66,6 +71,13 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp);
  */
 bool pp_vm_stop(PpVm *vm, int timeout_ms, GError **errp);
 
+/*
+ * Take over a detached QEMU that an earlier process started in @run_dir
+ * (its pidfile names the process and its start time, so a reused pid is
+ * not mistaken for it).  NULL with PP_ERROR_EXITED when it no longer runs.
+ */
+PpVm *pp_vm_adopt(const char *run_dir, const char *name, GError **errp);
+
 /* Reap without blocking; true while the process runs. */
 bool pp_vm_is_running(PpVm *vm);
 
@@ -73,6 +85,7 @@ bool pp_vm_is_running(PpVm *vm);
 bool pp_vm_wait_exit(PpVm *vm, int timeout_ms);
 
 pid_t pp_vm_pid(const PpVm *vm);
+const char *pp_vm_run_dir(const PpVm *vm);
 const char *pp_vm_name(const PpVm *vm);
 const char *pp_vm_qmp_path(const PpVm *vm);
 const char *pp_vm_serial_path(const PpVm *vm);
@@ -85,6 +98,8 @@ int pp_vm_exit_status(const PpVm *vm);
 bool pp_vm_serial_send(PpVm *vm, const char *line, GError **errp);
 
 void pp_vm_free(PpVm *vm);
+/* Free the handle only: a running QEMU keeps running. */
+void pp_vm_forget(PpVm *vm);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpVm, pp_vm_free)
 
 #endif

@@ -6,6 +6,7 @@
 #include "store.h"
 #include "pp-error.h"
 
+#include <math.h>
 #include <sqlite3.h>
 #include <string.h>
 
@@ -30,6 +31,14 @@ static const char *const migrations[] = {
     "  src TEXT NOT NULL, dst TEXT NOT NULL, mode TEXT NOT NULL,"
     "  phase TEXT NOT NULL, detail TEXT, created REAL NOT NULL,"
     "  updated REAL NOT NULL);",
+    /* 1 -> 2: memory, network and disk (NULL: not measured, never 0) */
+    "ALTER TABLE host_samples ADD COLUMN mem_used_mib REAL;"
+    "ALTER TABLE host_samples ADD COLUMN mem_total_mib REAL;"
+    "ALTER TABLE vm_samples ADD COLUMN mem_used_mib REAL;"
+    "ALTER TABLE vm_samples ADD COLUMN net_rx_bps REAL;"
+    "ALTER TABLE vm_samples ADD COLUMN net_tx_bps REAL;"
+    "ALTER TABLE vm_samples ADD COLUMN disk_rd_bps REAL;"
+    "ALTER TABLE vm_samples ADD COLUMN disk_wr_bps REAL;",
 };
 
 static bool db_error(PpStore *s, GError **errp, const char *what)
@@ -167,6 +176,16 @@ static bool run(PpStore *s, const char *sql, const char *types,
         case 'd':
             sqlite3_bind_double(st, i + 1, va_arg(ap, double));
             break;
+        case 'n': {
+            /* a double, NULL when it is NAN (not measured) */
+            double v = va_arg(ap, double);
+            if (isnan(v)) {
+                sqlite3_bind_null(st, i + 1);
+            } else {
+                sqlite3_bind_double(st, i + 1, v);
+            }
+            break;
+        }
         case 's':
             sqlite3_bind_text(st, i + 1, va_arg(ap, const char *), -1,
                               SQLITE_TRANSIENT);
@@ -185,19 +204,31 @@ static bool run(PpStore *s, const char *sql, const char *types,
     return true;
 }
 
-bool pp_store_add_host_sample(PpStore *s, double t, const char *host,
-                              double cpu, GError **errp)
+void pp_vm_stats_init(PpVmStats *st)
 {
-    return run(s, "INSERT INTO host_samples VALUES (?, ?, ?)", "dsd", errp,
-               t, host, cpu);
+    *st = (PpVmStats) {
+        .mem_used_mib = NAN, .net_rx_bps = NAN, .net_tx_bps = NAN,
+        .disk_rd_bps = NAN, .disk_wr_bps = NAN,
+    };
+}
+
+bool pp_store_add_host_sample(PpStore *s, double t, const char *host,
+                              double cpu, double mem_used_mib,
+                              double mem_total_mib, GError **errp)
+{
+    return run(s, "INSERT INTO host_samples VALUES (?, ?, ?, ?, ?)", "dsdnn",
+               errp, t, host, cpu, mem_used_mib, mem_total_mib);
 }
 
 bool pp_store_add_vm_sample(PpStore *s, double t, const char *vm,
-                            const char *host, double cpu, double proc_cpu,
-                            guint64 mem_mib, GError **errp)
+                            const char *host, const PpVmStats *st,
+                            GError **errp)
 {
-    return run(s, "INSERT INTO vm_samples VALUES (?, ?, ?, ?, ?, ?)",
-               "dssddi", errp, t, vm, host, cpu, proc_cpu, (gint64)mem_mib);
+    return run(s, "INSERT INTO vm_samples VALUES "
+               "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", "dssddinnnnn", errp,
+               t, vm, host, st->cpu, st->proc_cpu, (gint64)st->mem_mib,
+               st->mem_used_mib, st->net_rx_bps, st->net_tx_bps,
+               st->disk_rd_bps, st->disk_wr_bps);
 }
 
 bool pp_store_add_event(PpStore *s, double t, const char *kind,

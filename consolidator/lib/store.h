@@ -18,7 +18,7 @@
 #include <glib.h>
 #include <stdbool.h>
 
-#define PP_STORE_SCHEMA_VERSION 1
+#define PP_STORE_SCHEMA_VERSION 2
 
 typedef struct PpStore PpStore;
 
@@ -33,15 +33,27 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpStore, pp_store_close)
 bool pp_store_begin(PpStore *store, GError **errp);
 bool pp_store_commit(PpStore *store, GError **errp);
 
+/* A VM's sample.  NAN: not measured (stored as NULL, never as 0). */
+typedef struct PpVmStats {
+    double cpu;             /* vCPU threads, % of one core */
+    double proc_cpu;        /* every thread of its QEMU (migration and I/O
+                             * threads too), % of one core */
+    guint64 mem_mib;        /* memory it was given */
+    double mem_used_mib;    /* what it holds on the host (balloon/RSS) */
+    double net_rx_bps, net_tx_bps;      /* bytes/s, all interfaces */
+    double disk_rd_bps, disk_wr_bps;    /* bytes/s, all disks */
+} PpVmStats;
+
+/* Every optional measure NAN, the rest 0. */
+void pp_vm_stats_init(PpVmStats *st);
+
+/* @cpu: % of the host's CPUs; memory NAN when not measured. */
 bool pp_store_add_host_sample(PpStore *store, double t, const char *host,
-                              double cpu, GError **errp);
-/*
- * @cpu: vCPU threads' CPU (% of one core); @proc_cpu: every QEMU thread
- * (includes migration and I/O threads).
- */
+                              double cpu, double mem_used_mib,
+                              double mem_total_mib, GError **errp);
 bool pp_store_add_vm_sample(PpStore *store, double t, const char *vm,
-                            const char *host, double cpu, double proc_cpu,
-                            guint64 mem_mib, GError **errp);
+                            const char *host, const PpVmStats *st,
+                            GError **errp);
 bool pp_store_add_event(PpStore *store, double t, const char *kind,
                         const char *vm, const char *detail, GError **errp);
 

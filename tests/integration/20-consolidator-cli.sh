@@ -37,7 +37,7 @@ host = pm0
 fill = 768
 END
 DAEMON_PID=
-trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; wait 2>/dev/null' EXIT
+trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; wait 2>/dev/null; kill_instance "$run/state" it20' EXIT
 start_daemon "$cfg" "$run/daemon.log"
 C() { "$CONSOLIDATOR" "$@" -c "$cfg"; }
 sleep 6   # let the guests boot
@@ -82,7 +82,12 @@ C vms | grep -q '^vm1 *pm0 *running' || fail "vm1 is not running"
 
 # The guest's memory survived both moves.
 grep -h "PP memverify bad" "$run"/state/run/vm0/*/serial.log && fail "memverify saw a bad page"
-sleep 3
+# A pass over every page after the moves (the guest may still have been
+# booting during them: three guests share pm0's one CPU under TCG).
+for _ in $(seq 1 60); do
+    grep -q "PP memverify pass" "$run"/state/run/vm0/job4/serial.log && break
+    sleep 0.5
+done
 grep -q "PP memverify pass" "$run"/state/run/vm0/job4/serial.log || fail "memverify did not run after the moves"
 
 # The database holds the timeline.

@@ -42,7 +42,7 @@ workload = cpuload --schedule=0,100,0 --step=25 --dirty-mib=16
 fill = 128
 END
 DAEMON_PID=
-trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; wait 2>/dev/null' EXIT
+trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; wait 2>/dev/null; kill_instance "$run/state" it21' EXIT
 t_start=$(date +%s)
 start_daemon "$cfg" "$run/daemon.log"
 C() { "$CONSOLIDATOR" "$@" -c "$cfg"; }

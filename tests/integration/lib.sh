@@ -2,6 +2,7 @@
 # root with PP_BUILD (build directory) and PP_ACCEL set by tests/run-tests.
 set -u
 PP_BUILD=$(cd "${PP_BUILD:-build}" && pwd)
+PP_TOP=${PP_TOP:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}
 PP_ACCEL=${PP_ACCEL:-tcg}
 PPMIG=$PP_BUILD/bin/ppmig
 
@@ -80,9 +81,14 @@ start_daemon() {
     fail "daemon did not open its control socket"
 }
 
-# stop_daemon CONFIG: ask it to stop, wait for it, check it cleaned up.
+# stop_daemon CONFIG [--keep-vms]: ask it to stop (with its VMs unless
+# --keep-vms), wait for it.
 stop_daemon() {
-    "$CONSOLIDATOR" stop -c "$1" > /dev/null || true
+    if [ "${2:-}" = --keep-vms ]; then
+        "$CONSOLIDATOR" stop -c "$1" > /dev/null || true
+    else
+        "$CONSOLIDATOR" stop --vms -c "$1" > /dev/null || true
+    fi
     for _ in $(seq 1 100); do
         kill -0 "$DAEMON_PID" 2>/dev/null || break
         sleep 0.2
@@ -95,4 +101,31 @@ stop_daemon() {
 need_root() {
     [ "$(id -u)" = 0 ] || skip "needs root (network namespaces for emulated hosts)"
     command -v ip > /dev/null || skip "needs ip (iproute2)"
+}
+
+# kill_instance STATE_DIR INSTANCE: whatever a test left behind, gone: the
+# daemon's QEMUs outlive it (they are not its children), so a failed test
+# must kill them by their pidfiles and remove the instance's namespaces.
+kill_instance() {
+    for f in "$1"/run/*/*/qemu.pid; do
+        [ -f "$f" ] && kill -9 "$(cut -d' ' -f1 "$f")" 2>/dev/null
+    done
+    "$PP_TOP/scripts/pp-net" down "$2" 2>/dev/null || true
+}
+
+# qemu_count STATE_DIR VM: how many QEMU processes of VM run now.
+qemu_count() {
+    n=0
+    for f in "$1"/run/"$2"/*/qemu.pid; do
+        [ -f "$f" ] || continue
+        pid=$(cut -d' ' -f1 "$f")
+        start=$(cut -d' ' -f2 "$f")
+        [ -r "/proc/$pid/stat" ] || continue
+        # fields after "pid (comm) ": 1 state (Z: a zombie nobody reaped
+        # yet, gone all the same), 20 start time
+        stat=$(sed 's/.*) //' "/proc/$pid/stat")
+        [ "$(echo "$stat" | cut -d' ' -f1)" != Z ] &&
+            [ "$(echo "$stat" | cut -d' ' -f20)" = "$start" ] && n=$((n + 1))
+    done
+    echo $n
 }

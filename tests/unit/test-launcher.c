@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "launcher.h"
@@ -203,6 +204,49 @@ static void test_free_kills(void **state)
     assert_int_equal(kill(pid, 0), -1);
 }
 
+static void test_detach_adopt(void **state)
+{
+    g_autofree char *dir = tmp_dir();
+    PpVmConfig cfg = fake_cfg(dir);
+    g_autoptr(GError) err = NULL;
+    g_autofree char *pidfile = g_build_filename(dir, "qemu.pid", NULL);
+    PpVm *vm;
+    pid_t pid;
+
+    cfg.die_with_parent = false;
+    cfg.detach = true;
+    vm = pp_vm_start(&cfg, 10000, &err);
+    if (!vm) {
+        fail_msg("start failed: %s", err->message);
+    }
+    pid = pp_vm_pid(vm);
+    /* Not our child: init (or a subreaper) is its parent. */
+    assert_int_equal(waitpid(pid, NULL, WNOHANG), -1);
+    assert_true(pp_vm_is_running(vm));
+    /* Forgetting the handle leaves QEMU running... */
+    pp_vm_forget(vm);
+    assert_int_equal(kill(pid, 0), 0);
+    /* ... for another process to take over. */
+    vm = pp_vm_adopt(dir, "fake", &err);
+    if (!vm) {
+        fail_msg("adopt failed: %s", err->message);
+    }
+    assert_int_equal(pp_vm_pid(vm), pid);
+    assert_true(pp_vm_is_running(vm));
+    assert_true(pp_vm_stop(vm, 5000, &err));
+    assert_false(pp_vm_is_running(vm));
+    pp_vm_free(vm);
+    /* Gone: adopting fails, and so does a pidfile whose start time names
+     * another process (a reused pid). */
+    assert_null(pp_vm_adopt(dir, "fake", &err));
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_EXITED));
+    g_clear_error(&err);
+    g_autofree char *self = g_strdup_printf("%d 12345\n", (int)getpid());
+    assert_true(g_file_set_contents(pidfile, self, -1, NULL));
+    assert_null(pp_vm_adopt(dir, "fake", &err));
+    assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_EXITED));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -212,6 +256,7 @@ int main(void)
         cmocka_unit_test(test_exit_during_startup),
         cmocka_unit_test(test_bad_binary),
         cmocka_unit_test(test_free_kills),
+        cmocka_unit_test(test_detach_adopt),
     };
     return cmocka_run_group_tests_name("launcher", tests, NULL, NULL);
 }

@@ -26,6 +26,19 @@ static char *tmp_db(void)
     return g_build_filename(dir, "pp.db", NULL);
 }
 
+/* Rows as "v,v,...;" with SQL NULL as nothing. */
+static bool collect(int ncols, char **names, char **values, gpointer opaque)
+{
+    GString *out = opaque;
+
+    for (int i = 0; i < ncols; i++) {
+        g_string_append_printf(out, "%s%s", i ? "," : "",
+                               values[i] ? values[i] : "");
+    }
+    g_string_append_c(out, ';');
+    return true;
+}
+
 static void test_samples_and_averages(void **state)
 {
     g_autofree char *path = tmp_db();
@@ -37,10 +50,18 @@ static void test_samples_and_averages(void **state)
     assert_non_null(s);
     assert_true(pp_store_begin(s, &err));
     for (int t = 1; t <= 20; t++) {
+        PpVmStats st;
+
+        pp_vm_stats_init(&st);
+        st.cpu = t;
+        st.proc_cpu = t + 1;
+        st.mem_mib = 2048;
+        if (t % 2) {
+            st.net_rx_bps = 1000 * t;
+        }
         assert_true(pp_store_add_host_sample(s, t, "pm0", t <= 10 ? 10 : 90,
-                                             &err));
-        assert_true(pp_store_add_vm_sample(s, t, "vm0", "pm0", t, t + 1,
-                                           2048, &err));
+                                             NAN, 4096, &err));
+        assert_true(pp_store_add_vm_sample(s, t, "vm0", "pm0", &st, &err));
     }
     assert_true(pp_store_commit(s, &err));
     /* Window (10, 20]: only the 90% samples. */
@@ -55,6 +76,18 @@ static void test_samples_and_averages(void **state)
     assert_null(err);
     assert_int_equal(n, 0);
     assert_false(pp_store_host_avg(s, "pm9", 0, 100, &avg, &n, &err));
+
+    /* What was not measured is NULL, never 0. */
+    g_autoptr(GString) got = g_string_new(NULL);
+    assert_true(pp_store_query(s, "SELECT count(net_rx_bps), "
+                               "count(*), max(net_rx_bps), count(disk_rd_bps) "
+                               "FROM vm_samples", collect, got, &err));
+    assert_string_equal(got->str, "10,20,19000.0,0;");
+    g_string_truncate(got, 0);
+    assert_true(pp_store_query(s, "SELECT count(mem_used_mib), "
+                               "max(mem_total_mib) FROM host_samples",
+                               collect, got, &err));
+    assert_string_equal(got->str, "0,4096.0;");
 
     /* Retention. */
     assert_true(pp_store_prune(s, 15, &err));
@@ -129,6 +162,49 @@ static void test_jobs_survive_reopen(void **state)
     assert_string_equal(r->phase, "postcopy-active");
     assert_string_equal(r->mode, "postcopy");
     assert_true(fabs(r->updated - 3) < 1e-9);
+}
+
+/* A database of schema version 1 (before memory, network and disk) is
+ * upgraded in place: old rows keep their values, the new columns read
+ * NULL for them. */
+static void test_schema_upgrade(void **state)
+{
+    g_autofree char *path = tmp_db();
+    g_autoptr(GError) err = NULL;
+    g_autoptr(GString) got = g_string_new(NULL);
+    sqlite3 *db;
+    PpVmStats st;
+
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db,
+        "CREATE TABLE host_samples (t REAL NOT NULL, host TEXT NOT NULL,"
+        "  cpu REAL NOT NULL);"
+        "CREATE TABLE vm_samples (t REAL NOT NULL, vm TEXT NOT NULL,"
+        "  host TEXT NOT NULL, cpu REAL NOT NULL, proc_cpu REAL NOT NULL,"
+        "  mem_mib INTEGER NOT NULL);"
+        "CREATE TABLE events (t REAL NOT NULL, kind TEXT NOT NULL, vm TEXT,"
+        "  detail TEXT);"
+        "CREATE TABLE jobs (id INTEGER PRIMARY KEY, vm TEXT NOT NULL,"
+        "  src TEXT NOT NULL, dst TEXT NOT NULL, mode TEXT NOT NULL,"
+        "  phase TEXT NOT NULL, detail TEXT, created REAL NOT NULL,"
+        "  updated REAL NOT NULL);"
+        "INSERT INTO vm_samples VALUES (1, 'vm0', 'pm0', 50, 55, 512);"
+        "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    g_autoptr(PpStore) s = pp_store_open(path, &err);
+    assert_non_null(s);
+    pp_vm_stats_init(&st);
+    st.cpu = 20;
+    st.mem_mib = 512;
+    st.disk_wr_bps = 4096;
+    assert_true(pp_store_add_vm_sample(s, 2, "vm0", "pm0", &st, &err));
+    assert_true(pp_store_query(s, "SELECT t, cpu, mem_mib, disk_wr_bps "
+                               "FROM vm_samples ORDER BY t", collect, got,
+                               &err));
+    assert_string_equal(got->str, "1.0,50.0,512,;2.0,20.0,512,4096.0;");
+    g_autoptr(PpStore) r = pp_store_open_readonly(path, &err);
+    assert_non_null(r);
 }
 
 static void test_schema_version(void **state)
@@ -223,6 +299,7 @@ int main(void)
         cmocka_unit_test(test_events_and_query),
         cmocka_unit_test(test_jobs_survive_reopen),
         cmocka_unit_test(test_schema_version),
+        cmocka_unit_test(test_schema_upgrade),
         cmocka_unit_test(test_cpustat),
         cmocka_unit_test(test_schedstat),
     };

@@ -1,0 +1,1503 @@
+/*
+ * The local driver: emulated hosts on this machine.
+ *
+ * Each [host NAME] is a CPU set of this machine with its own network
+ * namespace (scripts/pp-net: veth links through a bridge namespace,
+ * shaped with tc tbf at link_rate); each [vm NAME] is a QEMU process of
+ * our build that the driver starts inside its host's namespace, pinned to
+ * its CPUs.  Samples come from /proc: host CPU from /proc/stat over the
+ * host's CPU set, VM CPU from the schedstat of its vCPU threads (thread
+ * ids from query-cpus-fast).  A migration is driven over both QEMUs' QMP
+ * monitors: a destination started with -incoming defer on the target
+ * host, capabilities and parameters on both sides, migrate-incoming on
+ * port 0, migrate; MIGRATION events with query-migrate polled every
+ * 250 ms as a safety net and for the byte counts.
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#include "daemon.h"
+#include "guestlog.h"
+#include "launcher.h"
+#include "migqmp.h"
+#include "pp-error.h"
+#include "procstat.h"
+#include "qmp.h"
+
+#include <errno.h>
+#include <math.h>
+#include <sched.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#ifndef PP_NET_HELPER
+#define PP_NET_HELPER "/usr/local/libexec/postpack/pp-net"
+#endif
+
+#define QMP_MS 5000
+#define POLL_MS 250
+
+extern const PpDriverOps pp_driver_local;
+
+typedef struct LocalDriver {
+    PpDriver parent;
+    PpDaemon *d;
+    char *net_helper;
+    bool net_up;
+} LocalDriver;
+
+typedef struct LocalHost {
+    const PpHostConfig *cfg;
+    cpu_set_t set;
+    char *netns;
+    bool have_last;
+    guint64 last_busy, last_total;
+} LocalHost;
+
+typedef struct LocalVm {
+    const PpVmSpec *spec;
+    PpVm *proc;
+    PpQmp *qmp;
+    GPtrArray *extra;       /* PpVm *: more QEMUs of this VM a previous run
+                             * left that could not be told apart (kept for
+                             * the operator, never resumed) */
+    GArray *vcpu_tids;      /* pid_t of proc's vCPU threads */
+    GHashTable *last_ns;    /* "pid/tid" -> guint64 run time, for deltas */
+    gint64 last_sample_us;
+} LocalVm;
+
+typedef struct LocalJob {
+    PpVm *dst_proc;
+    PpQmp *dst_qmp;
+    GArray *dst_vcpu_tids;
+    int setup_pending;
+    bool setup_failed;
+    bool src_completed, dst_completed;
+    bool src_poll_pending, dst_poll_pending;
+    guint poll_source;
+    int finish_pending;     /* last queries before retiring the source */
+} LocalJob;
+
+static LocalHost *LH(const Host *h) { return h->priv; }
+static LocalVm *LV(const Vm *vm) { return vm->priv; }
+static LocalJob *LJ(const Job *job) { return job->priv; }
+
+/*
+ * A QMP reply can arrive after the job ended and its LocalJob was freed
+ * (job_release): every reply callback starts here and gives up on NULL.
+ */
+static LocalJob *lj_of(const Job *job)
+{
+    return job_is_active(job) ? job->priv : NULL;
+}
+
+/* ---- network ---- */
+
+static bool run_net_helper(LocalDriver *ld, const char *const *args,
+                           char **out, GError **errp)
+{
+    g_autoptr(GPtrArray) argv = g_ptr_array_new();
+    g_autofree char *err_text = NULL;
+    int status;
+
+    g_ptr_array_add(argv, ld->net_helper);
+    for (const char *const *a = args; *a; a++) {
+        g_ptr_array_add(argv, (char *)*a);
+    }
+    g_ptr_array_add(argv, NULL);
+    if (!g_spawn_sync(NULL, (char **)argv->pdata, NULL, G_SPAWN_DEFAULT,
+                      NULL, NULL, out, &err_text, &status, errp)) {
+        return false;
+    }
+    if (!g_spawn_check_wait_status(status, NULL)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_FAILED, "%s %s failed: %s",
+                    ld->net_helper, args[0], g_strstrip(err_text));
+        return false;
+    }
+    return true;
+}
+
+static bool net_up(LocalDriver *ld, GError **errp)
+{
+    PpDaemon *d = ld->d;
+    g_autoptr(GPtrArray) args = g_ptr_array_new();
+
+    /* "ensure" keeps a network that is complete: the VMs of a previous
+     * run may be in the middle of a migration across it. */
+    g_ptr_array_add(args, "ensure");
+    g_ptr_array_add(args, d->cfg->instance);
+    g_ptr_array_add(args, d->cfg->link_rate);
+    for (guint i = 0; i < d->hosts->len; i++) {
+        g_ptr_array_add(args, ((Host *)d->hosts->pdata[i])->name);
+    }
+    g_ptr_array_add(args, NULL);
+    if (!run_net_helper(ld, (const char *const *)args->pdata, NULL, errp)) {
+        return false;
+    }
+    ld->net_up = true;
+    for (guint i = 0; i < d->hosts->len; i++) {
+        Host *h = d->hosts->pdata[i];
+        const char *a[] = { "addr", d->cfg->instance, h->name, NULL };
+        g_autofree char *out = NULL;
+        if (!run_net_helper(ld, a, &out, errp)) {
+            return false;
+        }
+        h->addr = g_strdup(g_strstrip(out));
+        LH(h)->netns = g_strdup_printf("pp-%s-%s", d->cfg->instance, h->name);
+    }
+    return true;
+}
+
+static void net_down(LocalDriver *ld)
+{
+    const char *a[] = { "down", ld->d->cfg->instance, NULL };
+    g_autoptr(GError) err = NULL;
+
+    if (!run_net_helper(ld, a, NULL, &err)) {
+        fprintf(stderr, "warning: %s\n", err->message);
+    }
+}
+
+/* ---- QEMU processes and their monitors ---- */
+
+static PpVm *spawn(LocalDriver *ld, Vm *vm, Host *host, bool incoming,
+                   const char *tag, GError **errp)
+{
+    PpDaemon *d = ld->d;
+    const PpVmSpec *s = LV(vm)->spec;
+    g_autofree char *append = pp_guest_cmdline(s->workload, s->fill_mib,
+                                               errp);
+    g_autofree char *run_dir = g_build_filename(d->run_dir, s->name, tag,
+                                                NULL);
+    g_autofree char *name = g_strdup_printf("%s-%s", s->name, tag);
+
+    if (!append) {
+        return NULL;
+    }
+    PpVmConfig cfg = {
+        .name = name,
+        .qemu = d->cfg->qemu,
+        .firmware_dirs = (const char *const *)d->cfg->firmware,
+        .accel = d->cfg->accel,
+        .mem_mib = (guint)s->mem_mib,
+        .vcpus = s->vcpus,
+        .kernel = d->cfg->kernel,
+        .initrd = d->cfg->initrd,
+        .append = append,
+        .cpus = LH(host)->cfg->cpus,
+        .netns = LH(host)->netns,
+        .run_dir = run_dir,
+        .incoming_defer = incoming,
+        /* VMs outlive the daemon: a restart adopts them (pidfile). */
+        .detach = true,
+    };
+    g_autofree char *host_file = g_build_filename(run_dir, "host", NULL);
+    g_autoptr(PpVm) proc = pp_vm_start(&cfg, 30000, errp);
+
+    if (!proc) {
+        return NULL;
+    }
+    /* Which host it runs on, for the daemon that adopts it. */
+    if (!g_file_set_contents(host_file, host->name, -1, NULL)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot write '%s'",
+                    host_file);
+        return NULL;
+    }
+    return g_steal_pointer(&proc);
+}
+
+static void job_on_event(Job *job, PpQmp *from, const char *name,
+                         json_object *data, gint64 time_us);
+static void job_on_closed(Job *job, PpQmp *from, const GError *why);
+
+static void on_vm_event(PpQmp *q, const char *name, json_object *data,
+                        gint64 time_us, gpointer opaque)
+{
+    Vm *vm = opaque;
+
+    if (vm->job && vm->job->priv) {
+        job_on_event(vm->job, q, name, data, time_us);
+    }
+    if (strcmp(name, "SHUTDOWN") == 0 && q == LV(vm)->qmp) {
+        pp_daemon_event(vm->d, "vm-shutdown", vm->name, "guest shut down");
+    }
+}
+
+static void on_vm_closed(PpQmp *q, const GError *why, gpointer opaque)
+{
+    Vm *vm = opaque;
+    g_autofree char *msg = NULL;
+
+    if (vm->job && vm->job->priv &&
+        (q == LV(vm)->qmp || q == LJ(vm->job)->dst_qmp)) {
+        job_on_closed(vm->job, q, why);
+        return;
+    }
+    if (q == LV(vm)->qmp) {
+        msg = g_strdup_printf("QEMU went away on %s: %s", vm->host->name,
+                              why ? why->message : "connection closed");
+        pp_daemon_vm_lost(vm->d, vm, msg);
+    }
+}
+
+static void on_vcpus(PpQmp *q, json_object *ret, const GError *err,
+                     gpointer opaque)
+{
+    GArray *tids = opaque;
+
+    if (!err && json_object_is_type(ret, json_type_array)) {
+        g_array_set_size(tids, 0);
+        for (size_t i = 0; i < json_object_array_length(ret); i++) {
+            json_object *c = json_object_array_get_idx(ret, i), *t;
+            if (json_object_object_get_ex(c, "thread-id", &t)) {
+                pid_t tid = (pid_t)json_object_get_int(t);
+                g_array_append_val(tids, tid);
+            }
+        }
+    }
+    g_array_unref(tids);
+}
+
+static void query_vcpus(PpQmp *qmp, GArray *tids)
+{
+    pp_qmp_send(qmp, "query-cpus-fast", NULL, QMP_MS, on_vcpus,
+                g_array_ref(tids));
+}
+
+/* Does a query-qmp-schema reply list @value in an enum?  Our extensions
+ * are detected this way, never from version strings. */
+static bool schema_has_enum_value(json_object *schema, const char *value)
+{
+    if (!json_object_is_type(schema, json_type_array)) {
+        return false;
+    }
+    for (size_t i = 0; i < json_object_array_length(schema); i++) {
+        json_object *e = json_object_array_get_idx(schema, i), *vals;
+        if (!json_object_object_get_ex(e, "values", &vals) ||
+            !json_object_is_type(vals, json_type_array)) {
+            continue;
+        }
+        for (size_t k = 0; k < json_object_array_length(vals); k++) {
+            const char *v = json_object_get_string(
+                json_object_array_get_idx(vals, k));
+            if (v && strcmp(v, value) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static void on_schema(PpQmp *q, json_object *ret, const GError *err,
+                      gpointer opaque)
+{
+    Vm *vm = opaque;
+
+    if (!err) {
+        vm->has_instant = schema_has_enum_value(ret, "x-postcopy-instant");
+        vm->has_hot_first = schema_has_enum_value(ret,
+                                                  "x-postcopy-hot-first");
+    }
+}
+
+/* ---- sampling ---- */
+
+/* Run time accumulated since the last sample by the threads of @proc
+ * (all of them, or only @tids), remembered per thread in lv->last_ns. */
+static guint64 delta_ns(LocalVm *lv, PpVm *proc, GArray *tids,
+                        GHashTable *seen, const char *prefix)
+{
+    pid_t pid = proc ? pp_vm_pid(proc) : 0;
+    guint64 sum = 0;
+
+    if (!pid) {
+        return 0;
+    }
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task", (int)pid);
+    g_autoptr(GDir) dh = tids ? NULL : g_dir_open(dir, 0, NULL);
+    guint n = tids ? tids->len : G_MAXUINT;
+
+    for (guint i = 0; i < n; i++) {
+        pid_t tid;
+        guint64 ns;
+        if (tids) {
+            tid = g_array_index(tids, pid_t, i);
+        } else {
+            const char *name = dh ? g_dir_read_name(dh) : NULL;
+            if (!name) {
+                break;
+            }
+            tid = (pid_t)atoi(name);
+        }
+        if (!pp_thread_cpu_ns(pid, tid, &ns, NULL)) {
+            continue;
+        }
+        char *key = g_strdup_printf("%s%d/%d", prefix, (int)pid, (int)tid);
+        gpointer old = g_hash_table_lookup(lv->last_ns, key);
+        if (old && ns >= *(guint64 *)old) {
+            sum += ns - *(guint64 *)old;
+        }
+        guint64 *val = g_new(guint64, 1);
+        *val = ns;
+        g_hash_table_add(seen, g_strdup(key));
+        g_hash_table_replace(lv->last_ns, key, val);
+    }
+    return sum;
+}
+
+static void sample_vm(PpDaemon *d, Vm *vm, double t)
+{
+    LocalVm *lv = LV(vm);
+    gint64 now = g_get_monotonic_time();
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash,
+                                                       g_str_equal, g_free,
+                                                       NULL);
+    guint64 vcpu = 0, all = 0;
+
+    if (vm->state == VM_LOST) {
+        return;
+    }
+    /* During a move the guest runs on either side; count both. */
+    vcpu = delta_ns(lv, lv->proc, lv->vcpu_tids, seen, "v");
+    all = delta_ns(lv, lv->proc, NULL, seen, "p");
+    if (vm->job && vm->job->priv && LJ(vm->job)->dst_proc) {
+        LocalJob *lj = LJ(vm->job);
+        vcpu += delta_ns(lv, lj->dst_proc, lj->dst_vcpu_tids, seen, "v");
+        all += delta_ns(lv, lj->dst_proc, NULL, seen, "p");
+    }
+    /* Forget threads that are gone. */
+    GHashTableIter it;
+    gpointer key;
+    g_hash_table_iter_init(&it, lv->last_ns);
+    while (g_hash_table_iter_next(&it, &key, NULL)) {
+        if (!g_hash_table_contains(seen, key)) {
+            g_hash_table_iter_remove(&it);
+        }
+    }
+    if (lv->last_sample_us) {
+        double dt_ns = (now - lv->last_sample_us) * 1000.0;
+        PpVmStats st;
+
+        pp_vm_stats_init(&st);
+        st.cpu = CLAMP(100.0 * vcpu / dt_ns, 0, 100.0 * vm->vcpus);
+        st.proc_cpu = 100.0 * all / dt_ns;
+        pp_daemon_sample_vm(d, vm, t, &st);
+    }
+    lv->last_sample_us = now;
+}
+
+static void sample_host(PpDaemon *d, Host *h, double t)
+{
+    LocalHost *lh = LH(h);
+    guint64 busy, total;
+    g_autoptr(GError) err = NULL;
+
+    if (!pp_cpustat_read(&lh->set, &busy, &total, &err)) {
+        fprintf(stderr, "warning: %s\n", err->message);
+        return;
+    }
+    if (lh->have_last) {
+        pp_daemon_sample_host(d, h, t, pp_cpu_percent(lh->last_busy, busy,
+                                                      lh->last_total, total,
+                                                      1), NAN, NAN);
+    }
+    lh->have_last = true;
+    lh->last_busy = busy;
+    lh->last_total = total;
+}
+
+static void local_sample(PpDriver *drv, double t)
+{
+    PpDaemon *d = drv->d;
+
+    for (guint i = 0; i < d->hosts->len; i++) {
+        sample_host(d, d->hosts->pdata[i], t);
+    }
+    for (guint i = 0; i < d->vms->len; i++) {
+        sample_vm(d, d->vms->pdata[i], t);
+    }
+}
+
+/* ---- migration ---- */
+
+static bool hot_first_used(const Job *job)
+{
+    return job->vm->has_hot_first && job->d->cfg->hot_first &&
+           job->mode.kind != PP_MIG_PRECOPY;
+}
+
+/* Before the switch: drop the destination, keep the guest on the source. */
+static void abort_finish(Job *job, bool resume_source)
+{
+    Vm *vm = job->vm;
+    LocalVm *lv = LV(vm);
+    LocalJob *lj = LJ(job);
+
+    if (lj->poll_source) {
+        g_source_remove(lj->poll_source);
+        lj->poll_source = 0;
+    }
+    if (resume_source && lv->qmp && pp_qmp_is_connected(lv->qmp)) {
+        if (!lj->src_completed) {
+            pp_qmp_send(lv->qmp, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
+        }
+        /* A failed or cancelled pre-copy resumes the source by itself; a
+         * completed one left it paused for a destination that failed. */
+        pp_qmp_send(lv->qmp, "cont", NULL, QMP_MS, NULL, NULL);
+    }
+    pp_qmp_free(lj->dst_qmp);
+    lj->dst_qmp = NULL;
+    if (lj->dst_proc) {
+        pp_vm_stop(lj->dst_proc, 2000, NULL);
+        pp_vm_free(lj->dst_proc);
+        lj->dst_proc = NULL;
+    }
+    job_aborted(job, true);
+}
+
+static void on_abort_status(PpQmp *q, json_object *ret, const GError *err,
+                            gpointer opaque)
+{
+    Job *job = opaque;
+    json_object *st;
+
+    if (!lj_of(job)) {
+        return;
+    }
+    bool running = !err && json_object_object_get_ex(ret, "status", &st) &&
+                   g_strcmp0(json_object_get_string(st), "running") == 0;
+
+    if (running) {
+        abort_finish(job, false);
+    } else {
+        job_aborted(job, false);
+    }
+}
+
+/*
+ * Once the switch to post-copy was requested QEMU may have switched before
+ * we read its postcopy-active event, so the source is asked first and never
+ * resumed by us: if it still runs the guest the move simply failed;
+ * otherwise it cannot go back.
+ */
+static void local_migrate_abort(PpDriver *drv, Job *job)
+{
+    LocalJob *lj = LJ(job);
+
+    if (lj->poll_source) {
+        g_source_remove(lj->poll_source);
+        lj->poll_source = 0;
+    }
+    if (job->switch_requested) {
+        pp_qmp_send(LV(job->vm)->qmp, "query-status", NULL, QMP_MS,
+                    on_abort_status, job);
+    } else {
+        abort_finish(job, true);
+    }
+}
+
+/* Both sides completed: the destination becomes the VM's process. */
+static void handover(Job *job)
+{
+    LocalVm *lv = LV(job->vm);
+    LocalJob *lj = LJ(job);
+    PpVm *old_proc = lv->proc;
+    PpQmp *old_qmp = lv->qmp;
+
+    if (lj->poll_source) {
+        g_source_remove(lj->poll_source);
+        lj->poll_source = 0;
+    }
+    lv->proc = g_steal_pointer(&lj->dst_proc);
+    lv->qmp = g_steal_pointer(&lj->dst_qmp);
+    g_array_set_size(lv->vcpu_tids, 0);
+    g_array_append_vals(lv->vcpu_tids, lj->dst_vcpu_tids->data,
+                        lj->dst_vcpu_tids->len);
+    /* The source is finished (postmigrate): retire it. */
+    pp_qmp_free(old_qmp);
+    if (old_proc) {
+        pp_vm_stop(old_proc, 2000, NULL);
+        pp_vm_free(old_proc);
+    }
+    job_completed(job);
+}
+
+static void finish_step_done(Job *job)
+{
+    LocalJob *lj = lj_of(job);
+
+    if (lj && --lj->finish_pending == 0 && !job->aborting) {
+        handover(job);
+    }
+}
+
+/* The source's hot set, kept for this VM's next move. */
+static void on_final_hot_set(PpQmp *q, json_object *ret, const GError *err,
+                             gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!lj_of(job)) {
+        return;
+    }
+    if (err) {
+        /* Not worth failing a finished move: the next one tracks again. */
+        pp_daemon_event(job->d, "warning", job->vm->name,
+                        "x-query-hot-set: %s", err->message);
+    } else if (json_object_is_type(ret, json_type_array)) {
+        json_object_put(job->vm->hot_set);
+        job->vm->hot_set = json_object_get(ret);
+    }
+    finish_step_done(job);
+}
+
+/* The destination's fault counters. */
+static void on_final_dst_info(PpQmp *q, json_object *ret, const GError *err,
+                              gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!lj_of(job)) {
+        return;
+    }
+    if (!err) {
+        pp_postcopy_stats_update(&job->pc, ret);
+    }
+    finish_step_done(job);
+}
+
+static void maybe_finish(Job *job)
+{
+    LocalJob *lj = LJ(job);
+
+    if (!lj->src_completed || !lj->dst_completed || lj->finish_pending > 0) {
+        return;
+    }
+    if (!hot_first_used(job)) {
+        handover(job);
+        return;
+    }
+    /* Two last questions before the source is retired. */
+    lj->finish_pending = 2;
+    pp_qmp_send(LV(job->vm)->qmp, "x-query-hot-set", NULL, QMP_MS,
+                on_final_hot_set, job);
+    pp_qmp_send(lj->dst_qmp, "query-migrate", NULL, QMP_MS,
+                on_final_dst_info, job);
+}
+
+static bool job_driving(const Job *job)
+{
+    return job_is_active(job) && !job->aborting && job->priv;
+}
+
+static void on_src_status(Job *job, const char *status)
+{
+    if (!job_driving(job) || !status) {
+        return;
+    }
+    if (strcmp(status, "postcopy-active") == 0) {
+        job_switched(job);
+    } else if (strcmp(status, "completed") == 0) {
+        LJ(job)->src_completed = true;
+        job_source_done(job);
+        maybe_finish(job);
+    } else if (strcmp(status, "failed") == 0 ||
+               strcmp(status, "cancelled") == 0 ||
+               strcmp(status, "postcopy-paused") == 0) {
+        g_autofree char *why = g_strdup_printf("source migration %s", status);
+        job_failed(job, why);
+    }
+}
+
+static void on_dst_status(Job *job, const char *status)
+{
+    if (!job_driving(job) || !status) {
+        return;
+    }
+    if (strcmp(status, "completed") == 0) {
+        LJ(job)->dst_completed = true;
+        maybe_finish(job);
+    } else if (strcmp(status, "failed") == 0 ||
+               strcmp(status, "postcopy-paused") == 0) {
+        g_autofree char *why = g_strdup_printf("destination migration %s",
+                                               status);
+        job_failed(job, why);
+    }
+}
+
+static void job_on_event(Job *job, PpQmp *from, const char *name,
+                         json_object *data, gint64 time_us)
+{
+    bool src = from == LV(job->vm)->qmp;
+    json_object *st;
+
+    if (strcmp(name, "MIGRATION") == 0 && data &&
+        json_object_object_get_ex(data, "status", &st)) {
+        if (src) {
+            on_src_status(job, json_object_get_string(st));
+        } else {
+            on_dst_status(job, json_object_get_string(st));
+        }
+    } else if (strcmp(name, "STOP") == 0 && src && job->t_stop == 0) {
+        job->t_stop = time_us / 1e6;
+    } else if (strcmp(name, "RESUME") == 0 && !src) {
+        /* The destination runs the guest: from here on, no way back. */
+        job->t_resume = time_us / 1e6;
+        job_switched(job);
+    }
+}
+
+static void job_on_closed(Job *job, PpQmp *from, const GError *why)
+{
+    LocalJob *lj = LJ(job);
+    bool src = from == LV(job->vm)->qmp;
+    g_autofree char *msg = g_strdup_printf(
+        "%s QEMU went away: %s", src ? "source" : "destination",
+        why ? why->message : "connection closed");
+
+    if (src && lj->src_completed && lj->dst_completed) {
+        /* The source went away during the last queries: the guest is
+         * whole on the destination, so the move is done regardless. */
+        handover(job);
+        return;
+    }
+    if (src && !job->switched) {
+        /* The source died before the switch: nothing runs the guest. */
+        pp_daemon_vm_lost(job->d, job->vm, msg);
+    }
+    job_failed(job, msg);
+}
+
+static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
+                        gpointer opaque)
+{
+    Job *job = opaque;
+    json_object *st;
+
+    if (!lj_of(job)) {
+        return;
+    }
+    LJ(job)->src_poll_pending = false;
+    if (err || !job_driving(job)) {
+        return; /* a dead connection is reported by job_on_closed */
+    }
+    job->bytes = MAX(job->bytes, pp_json_int(ret, "ram", "transferred"));
+    job->postcopy_requests = MAX(job->postcopy_requests,
+                                 pp_json_int(ret, "ram", "postcopy-requests"));
+    pp_postcopy_stats_update(&job->pc, ret);
+    if (json_object_object_get_ex(ret, "status", &st)) {
+        on_src_status(job, json_object_get_string(st));
+    }
+}
+
+static void on_dst_poll(PpQmp *q, json_object *ret, const GError *err,
+                        gpointer opaque)
+{
+    Job *job = opaque;
+    json_object *st;
+
+    if (!lj_of(job)) {
+        return;
+    }
+    LJ(job)->dst_poll_pending = false;
+    if (!err && job_driving(job) &&
+        json_object_object_get_ex(ret, "status", &st)) {
+        on_dst_status(job, json_object_get_string(st));
+    }
+}
+
+static gboolean on_poll_timer(gpointer opaque)
+{
+    Job *job = opaque;
+    LocalJob *lj = LJ(job);
+
+    /* One query in flight per side: a monitor that stops answering must
+     * not pile up requests. */
+    if (!lj->src_poll_pending && !lj->src_completed) {
+        lj->src_poll_pending = true;
+        pp_qmp_send(LV(job->vm)->qmp, "query-migrate", NULL, QMP_MS,
+                    on_src_poll, job);
+    }
+    if (lj->dst_qmp && !lj->dst_poll_pending &&
+        (job->state == JOB_COMPLETING || job->state == JOB_POSTCOPY)) {
+        lj->dst_poll_pending = true;
+        pp_qmp_send(lj->dst_qmp, "query-migrate", NULL, QMP_MS, on_dst_poll,
+                    job);
+    }
+    return G_SOURCE_CONTINUE;
+}
+
+static void on_start_postcopy(PpQmp *q, json_object *ret, const GError *err,
+                              gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (err && job_driving(job) && job->state == JOB_PRECOPY) {
+        /* Pre-copy may already have completed: then this is harmless. */
+        pp_daemon_event(job->d, "warning", job->vm->name,
+                        "migrate-start-postcopy: %s", err->message);
+    }
+}
+
+static void local_migrate_switch(PpDriver *drv, Job *job)
+{
+    pp_qmp_send(LV(job->vm)->qmp, "migrate-start-postcopy", NULL, QMP_MS,
+                on_start_postcopy, job);
+}
+
+/* Common head of the setup chain's reply callbacks: false when the job
+ * is already over, or when this reply's error fails it. */
+static bool step_ok(Job *job, const GError *err)
+{
+    if (!job_driving(job)) {
+        return false;
+    }
+    if (err) {
+        job_failed(job, err->message);
+        return false;
+    }
+    return true;
+}
+
+static void on_migrate(PpQmp *q, json_object *ret, const GError *err,
+                       gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!step_ok(job, err)) {
+        return;
+    }
+    LJ(job)->poll_source = g_timeout_add(POLL_MS, on_poll_timer, job);
+    job_migrating(job);
+}
+
+/* The destination listens on port 0; its query-migrate names the port. */
+static void on_dst_listening(PpQmp *q, json_object *ret, const GError *err,
+                             gpointer opaque)
+{
+    Job *job = opaque;
+    g_autoptr(GError) perr = NULL;
+    const char *port = NULL;
+
+    if (!step_ok(job, err)) {
+        return;
+    }
+    if (!(port = pp_mig_listen_port(ret, &perr))) {
+        job_failed(job, perr->message);
+        return;
+    }
+    json_object *args = json_object_new_object();
+    g_autofree char *uri = g_strdup_printf("tcp:%s:%s", job->to->addr, port);
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    pp_qmp_send(LV(job->vm)->qmp, "migrate", args, QMP_MS, on_migrate, job);
+}
+
+static void on_incoming(PpQmp *q, json_object *ret, const GError *err,
+                        gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!step_ok(job, err)) {
+        return;
+    }
+    pp_qmp_send(LJ(job)->dst_qmp, "query-migrate", NULL, QMP_MS,
+                on_dst_listening, job);
+}
+
+static void on_setup_step(PpQmp *q, json_object *ret, const GError *err,
+                          gpointer opaque)
+{
+    Job *job = opaque;
+    LocalJob *lj = lj_of(job);
+
+    if (!lj) {
+        return;
+    }
+    if (err && !lj->setup_failed && job_driving(job)) {
+        lj->setup_failed = true;
+        job_failed(job, err->message);
+    }
+    if (--lj->setup_pending > 0 || lj->setup_failed || !job_driving(job)) {
+        return;
+    }
+    json_object *args = json_object_new_object();
+    g_autofree char *uri = g_strdup_printf("tcp:%s:0", job->to->addr);
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    pp_qmp_send(lj->dst_qmp, "migrate-incoming", args, QMP_MS, on_incoming,
+                job);
+}
+
+/* Handing in a hot set is an optimisation: a refusal must not stop the
+ * move (or every later one). */
+static void on_hot_set_step(PpQmp *q, json_object *ret, const GError *err,
+                            gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!lj_of(job)) {
+        return;
+    }
+    if (err && job_driving(job)) {
+        pp_daemon_event(job->d, "warning", job->vm->name,
+                        "x-set-hot-set: %s; moving without the hot set",
+                        err->message);
+        g_clear_pointer(&job->vm->hot_set, json_object_put);
+    }
+    on_setup_step(q, ret, NULL, job);
+}
+
+static json_object *caps(const Job *job, bool dst)
+{
+    PpMigCap want[6] = {
+        { "events", true },
+        { "postcopy-ram", job->mode.kind != PP_MIG_PRECOPY },
+        { "postcopy-blocktime", job->mode.kind != PP_MIG_PRECOPY && dst },
+    };
+    size_t n = 3;
+
+    /* Only a QEMU of ours knows these (see has_instant, has_hot_first). */
+    if (job->vm->has_instant && !dst) {
+        want[n++] = (PpMigCap) { "x-postcopy-instant",
+                                 job->mode.kind == PP_MIG_POSTCOPY_INSTANT };
+    }
+    if (job->vm->has_hot_first && !dst) {
+        want[n++] = (PpMigCap) { "x-postcopy-hot-first",
+                                 hot_first_used(job) };
+    }
+    return pp_mig_caps_args(want, n);
+}
+
+static bool local_migrate_start(PpDriver *drv, Job *job, GError **errp)
+{
+    LocalDriver *ld = (LocalDriver *)drv;
+    PpDaemon *d = ld->d;
+    Vm *vm = job->vm;
+    LocalVm *lv = LV(vm);
+    LocalJob *lj = g_new0(LocalJob, 1);
+    g_autofree char *tag = g_strdup_printf("job%" G_GINT64_FORMAT, job->id);
+
+    lj->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+    job->priv = lj;
+    lj->dst_proc = spawn(ld, vm, job->to, true, tag, errp);
+    if (!lj->dst_proc) {
+        return false;
+    }
+    lj->dst_qmp = pp_qmp_connect(pp_vm_qmp_path(lj->dst_proc), QMP_MS, errp);
+    if (!lj->dst_qmp) {
+        return false;
+    }
+    pp_qmp_attach(lj->dst_qmp, NULL, on_vm_event, on_vm_closed, vm);
+    query_vcpus(lj->dst_qmp, lj->dst_vcpu_tids);
+
+    json_object *params = json_object_new_object();
+    json_object_object_add(params, "downtime-limit",
+                           json_object_new_int64((gint64)d->cfg->downtime_ms));
+    json_object_object_add(params, "max-bandwidth", json_object_new_int64(
+                               (gint64)d->cfg->max_bandwidth * 1048576));
+    lj->setup_pending = 3;
+    if (hot_first_used(job)) {
+        const PpConfig *cfg = d->cfg;
+        json_object *dp = json_object_new_object();
+
+        /* A VM that moved before hands in its hot set: no window. */
+        json_object_object_add(params, "x-hot-track-ms", json_object_new_int64(
+                                   vm->hot_set ? 0 : (gint64)cfg->hot_track_ms));
+        json_object_object_add(params, "x-postcopy-send-buffer",
+                               json_object_new_int64((gint64)cfg->send_buffer));
+        json_object_object_add(params, "x-postcopy-pacing-rate",
+                               json_object_new_int64((gint64)cfg->pacing_rate));
+        json_object_object_add(dp, "x-postcopy-window",
+                               json_object_new_int64((gint64)cfg->fault_window));
+        lj->setup_pending++;
+        pp_qmp_send(lj->dst_qmp, "migrate-set-parameters", dp, QMP_MS,
+                    on_setup_step, job);
+        if (vm->hot_set) {
+            json_object *hs = json_object_new_object();
+
+            json_object_object_add(hs, "blocks", json_object_get(vm->hot_set));
+            lj->setup_pending++;
+            pp_qmp_send(lv->qmp, "x-set-hot-set", hs, QMP_MS,
+                        on_hot_set_step, job);
+        }
+    }
+    pp_qmp_send(lv->qmp, "migrate-set-capabilities", caps(job, false), QMP_MS,
+                on_setup_step, job);
+    pp_qmp_send(lj->dst_qmp, "migrate-set-capabilities", caps(job, true),
+                QMP_MS, on_setup_step, job);
+    pp_qmp_send(lv->qmp, "migrate-set-parameters", params, QMP_MS,
+                on_setup_step, job);
+    return true;
+}
+
+/* Drop a process handle: stopping QEMU, or leaving it to run. */
+static void proc_drop(PpVm *proc, bool stop)
+{
+    if (!proc) {
+        return;
+    }
+    if (stop) {
+        pp_vm_stop(proc, 2000, NULL);
+        pp_vm_free(proc);
+    } else {
+        pp_vm_forget(proc);
+    }
+}
+
+static void job_drop(Job *job, bool stop)
+{
+    LocalJob *lj = LJ(job);
+
+    if (!lj) {
+        return;
+    }
+    if (lj->poll_source) {
+        g_source_remove(lj->poll_source);
+    }
+    pp_qmp_free(lj->dst_qmp);
+    proc_drop(lj->dst_proc, stop);
+    g_array_unref(lj->dst_vcpu_tids);
+    g_free(lj);
+    job->priv = NULL;
+}
+
+/* A job that ended: whatever destination it still holds has no guest. */
+static void local_job_release(PpDriver *drv, Job *job)
+{
+    job_drop(job, true);
+}
+
+/* ---- VMs ---- */
+
+static void local_vm_describe(PpDriver *drv, Vm *vm, json_object *o)
+{
+    LocalVm *lv = LV(vm);
+
+    json_object_object_add(o, "pid", json_object_new_int(
+                               lv->proc ? pp_vm_pid(lv->proc) : 0));
+}
+
+static void vm_drop(Vm *vm, bool stop)
+{
+    LocalVm *lv = LV(vm);
+
+    if (!lv) {
+        return;
+    }
+    pp_qmp_free(lv->qmp);
+    proc_drop(lv->proc, stop);
+    for (guint i = 0; lv->extra && i < lv->extra->len; i++) {
+        proc_drop(lv->extra->pdata[i], stop);
+    }
+    if (lv->extra) {
+        g_ptr_array_unref(lv->extra);
+    }
+    g_array_unref(lv->vcpu_tids);
+    g_hash_table_unref(lv->last_ns);
+    g_free(lv);
+    vm->priv = NULL;
+}
+
+/* The VM's guest stays as it is. */
+static void local_vm_release(PpDriver *drv, Vm *vm)
+{
+    vm_drop(vm, false);
+}
+
+static LocalVm *local_vm_new(const PpVmSpec *spec);
+
+static bool boot_vm(LocalDriver *ld, const PpVmSpec *spec, GError **errp)
+{
+    PpDaemon *d = ld->d;
+    Host *host = pp_daemon_host(d, spec->host);
+    LocalVm *lv = local_vm_new(spec);
+    Vm *vm;
+
+    vm = pp_daemon_add_vm(d, spec->name, host, spec->mem_mib, spec->vcpus, lv);
+    lv->proc = spawn(ld, vm, host, false, "boot", errp);
+    if (!lv->proc) {
+        return false;
+    }
+    lv->qmp = pp_qmp_connect(pp_vm_qmp_path(lv->proc), QMP_MS, errp);
+    if (!lv->qmp) {
+        return false;
+    }
+    pp_qmp_attach(lv->qmp, NULL, on_vm_event, on_vm_closed, vm);
+    pp_qmp_send(lv->qmp, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
+    query_vcpus(lv->qmp, lv->vcpu_tids);
+    pp_daemon_event(d, "vm-start", vm->name, "on %s (%s)", host->name,
+                    host->where);
+    return true;
+}
+
+/* ---- adopting what a previous run left ---- */
+
+/* A QEMU of a previous run, found alive in one of a VM's run dirs. */
+typedef struct Found {
+    char *tag;              /* "boot" or "jobN" */
+    PpVm *proc;
+    PpQmp *qmp;
+    Host *host;
+    char *runstate;         /* query-status */
+    char *migstatus;        /* query-migrate's status; "none" */
+} Found;
+
+static void found_free(Found *f)
+{
+    g_free(f->tag);
+    pp_qmp_free(f->qmp);
+    pp_vm_forget(f->proc);
+    g_free(f->runstate);
+    g_free(f->migstatus);
+    g_free(f);
+}
+
+static char *qmp_string(PpQmp *qmp, const char *cmd, const char *key,
+                        GError **errp)
+{
+    g_autoptr(json_object) r = pp_qmp_execute(qmp, cmd, NULL, QMP_MS, errp);
+    json_object *v;
+
+    if (!r) {
+        return NULL;
+    }
+    if (!json_object_object_get_ex(r, key, &v) ||
+        !json_object_is_type(v, json_type_string)) {
+        /* query-migrate before any migration has no status */
+        if (strcmp(cmd, "query-migrate") == 0) {
+            return g_strdup("none");
+        }
+        g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                    "%s: no string '%s' in the reply", cmd, key);
+        return NULL;
+    }
+    return g_strdup(json_object_get_string(v));
+}
+
+/*
+ * The QEMU a previous run started in RUN/VM/@tag, if it still runs.  An
+ * error only when it runs but cannot be managed: the daemon must then not
+ * start (a second copy of the guest would be worse than none).
+ */
+static bool find_qemu(LocalDriver *ld, const PpVmSpec *spec, const char *tag,
+                      Found **out, GError **errp)
+{
+    PpDaemon *d = ld->d;
+    g_autofree char *dir = g_build_filename(d->run_dir, spec->name, tag,
+                                            NULL);
+    g_autofree char *host_file = g_build_filename(dir, "host", NULL);
+    g_autofree char *host_name = NULL;
+    g_autofree char *name = g_strdup_printf("%s-%s", spec->name, tag);
+    g_autoptr(GError) err = NULL;
+    Found *f;
+    PpVm *proc = pp_vm_adopt(dir, name, &err);
+
+    *out = NULL;
+    if (!proc) {
+        return true;
+    }
+    f = g_new0(Found, 1);
+    f->tag = g_strdup(tag);
+    f->proc = proc;
+    if (!g_file_get_contents(host_file, &host_name, NULL, NULL) ||
+        !(f->host = pp_daemon_host(d, g_strstrip(host_name)))) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "VM '%s' still runs (pid %d, %s) on host '%s', which the "
+                    "configuration does not have; stop it or add the host",
+                    spec->name, (int)pp_vm_pid(proc), dir,
+                    host_name ? host_name : "?");
+        found_free(f);
+        return false;
+    }
+    f->qmp = pp_qmp_connect(pp_vm_qmp_path(proc), QMP_MS, &err);
+    if (f->qmp) {
+        f->runstate = qmp_string(f->qmp, "query-status", "status", &err);
+    }
+    if (f->runstate) {
+        f->migstatus = qmp_string(f->qmp, "query-migrate", "status", &err);
+    }
+    if (!f->migstatus) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                    "VM '%s' still runs (pid %d, %s) but its QMP monitor "
+                    "does not answer: %s", spec->name, (int)pp_vm_pid(proc),
+                    dir, err->message);
+        found_free(f);
+        return false;
+    }
+    *out = f;
+    return true;
+}
+
+static LocalVm *local_vm_new(const PpVmSpec *spec)
+{
+    LocalVm *lv = g_new0(LocalVm, 1);
+
+    lv->spec = spec;
+    lv->vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+    lv->last_ns = g_hash_table_new_full(g_str_hash, g_str_equal, g_free,
+                                        g_free);
+    return lv;
+}
+
+/* Manage @f's QEMU as the VM's own process. */
+static Vm *adopt_vm(LocalDriver *ld, const PpVmSpec *spec, Found *f)
+{
+    LocalVm *lv = local_vm_new(spec);
+    Vm *vm = pp_daemon_add_vm(ld->d, spec->name, f->host, spec->mem_mib,
+                              spec->vcpus, lv);
+
+    lv->proc = g_steal_pointer(&f->proc);
+    lv->qmp = g_steal_pointer(&f->qmp);
+    pp_qmp_attach(lv->qmp, NULL, on_vm_event, on_vm_closed, vm);
+    pp_qmp_send(lv->qmp, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
+    query_vcpus(lv->qmp, lv->vcpu_tids);
+    pp_daemon_event(ld->d, "vm-adopted", vm->name, "on %s (pid %d, %s, "
+                    "started by a previous run)", f->host->name,
+                    (int)pp_vm_pid(lv->proc), f->runstate);
+    return vm;
+}
+
+/* Keep @f's QEMU with the VM without using it (never resumed, never
+ * stopped by us: an operator decides). */
+static void keep_extra(Vm *vm, Found *f)
+{
+    LocalVm *lv = LV(vm);
+
+    if (!lv->extra) {
+        lv->extra = g_ptr_array_new();
+    }
+    g_ptr_array_add(lv->extra, g_steal_pointer(&f->proc));
+}
+
+static bool stopped_by_migration(const char *runstate)
+{
+    return strcmp(runstate, "postmigrate") == 0 ||
+           strcmp(runstate, "finish-migrate") == 0 ||
+           strcmp(runstate, "postcopy-paused") == 0 ||
+           strcmp(runstate, "inmigrate") == 0;
+}
+
+static bool mig_running(const char *st)
+{
+    static const char *const running[] = {
+        "setup", "active", "device", "pre-switchover", "wait-unplug", NULL
+    };
+
+    return g_strv_contains(running, st);
+}
+
+/* One QEMU left, no move to carry on: is it the guest? */
+static bool settle_single(LocalDriver *ld, const PpVmSpec *spec, Found *f,
+                          const PpJobRow **rowp)
+{
+    PpDaemon *d = ld->d;
+    const PpJobRow *row = *rowp;
+    Vm *vm;
+
+    *rowp = NULL; /* settled here, whatever happens */
+    if (strcmp(f->runstate, "inmigrate") == 0) {
+        /* A destination whose source is gone holds no guest. */
+        pp_vm_stop(f->proc, 2000, NULL);
+        if (row) {
+            pp_daemon_end_stale_job(d, row, "failed", "the source QEMU died "
+                                    "while the daemon was away");
+        }
+        pp_daemon_event(d, "vm-lost", spec->name, "only an incoming "
+                        "migration's destination was left; booting again");
+        return false;
+    }
+    vm = adopt_vm(ld, spec, f);
+    if (row) {
+        bool at_dst = strcmp(f->tag, "boot") != 0 &&
+                      g_strcmp0(f->host->name, row->to) == 0;
+        pp_daemon_end_stale_job(d, row, at_dst ? "done" : "failed", at_dst ?
+                                "finished while the daemon was away" :
+                                "the destination QEMU went away while the "
+                                "daemon was away");
+    }
+    if (mig_running(f->migstatus)) {
+        /* Its destination is gone: the migration cannot end well. */
+        pp_qmp_send(LV(vm)->qmp, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
+    } else if (stopped_by_migration(f->runstate)) {
+        /* Paused by a migration whose destination is gone: the guest may
+         * have run there, so it is not resumed behind the operator's
+         * back. */
+        vm->state = VM_BROKEN;
+        pp_daemon_event(d, "alert", spec->name, "found paused by a migration "
+                        "(%s, migration %s) whose destination is gone; not "
+                        "resumed", f->runstate, f->migstatus);
+    }
+    return true;
+}
+
+static void on_adopted_switch(Job *job)
+{
+    if (job->state == JOB_PRECOPY && job->mode.kind != PP_MIG_PRECOPY &&
+        job->mode.kind != PP_MIG_POSTCOPY_INSTANT && !job->switch_requested) {
+        /* Its timer died with the previous daemon: switch now. */
+        job->switch_requested = true;
+        local_migrate_switch(&((LocalDriver *)job->d->drv)->parent, job);
+    }
+}
+
+/* Source and destination of @row's move both run: carry the move on. */
+static void settle_move(LocalDriver *ld, const PpJobRow *row,
+                        const PpVmSpec *spec, Found *src, Found *dst)
+{
+    PpDaemon *d = ld->d;
+    Vm *vm;
+    LocalJob *lj;
+    Job *job;
+    JobState st;
+    bool dst_runs = strcmp(dst->runstate, "running") == 0;
+
+    if (strcmp(src->migstatus, "completed") == 0 &&
+        strcmp(dst->migstatus, "completed") == 0 && dst_runs) {
+        /* It finished while the daemon was away. */
+        pp_vm_stop(src->proc, 2000, NULL);
+        adopt_vm(ld, spec, dst);
+        pp_daemon_end_stale_job(d, row, "done",
+                                "finished while the daemon was away");
+        return;
+    }
+    if (!dst_runs && !mig_running(src->migstatus) &&
+        strcmp(src->migstatus, "postcopy-active") != 0 &&
+        strcmp(src->migstatus, "completed") != 0 &&
+        strcmp(src->runstate, "running") == 0) {
+        /* Never started, or failed before the switch: the guest is on the
+         * source, the destination holds nothing. */
+        pp_vm_stop(dst->proc, 2000, NULL);
+        adopt_vm(ld, spec, src);
+        pp_daemon_end_stale_job(d, row, "failed", "the migration had not "
+                                "started or had failed when the daemon came "
+                                "back");
+        return;
+    }
+    vm = adopt_vm(ld, spec, src);
+    if (g_strcmp0(row->from, src->host->name) != 0 ||
+        g_strcmp0(row->to, dst->host->name) != 0) {
+        /* The record and the hosts disagree: touch nothing. */
+        keep_extra(vm, dst);
+        vm->state = VM_BROKEN;
+        pp_daemon_end_stale_job(d, row, "broken", "source and destination "
+                                "are not where the record says");
+        pp_daemon_event(d, "alert", vm->name, "two QEMUs found (%s on %s, %s "
+                        "on %s); neither resumed", src->tag, src->host->name,
+                        dst->tag, dst->host->name);
+        return;
+    }
+    if (strcmp(src->migstatus, "completed") == 0) {
+        st = JOB_COMPLETING;
+    } else if (mig_running(src->migstatus) && !dst_runs) {
+        st = JOB_PRECOPY;
+    } else {
+        st = JOB_POSTCOPY;
+    }
+    lj = g_new0(LocalJob, 1);
+    lj->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+    lj->dst_proc = g_steal_pointer(&dst->proc);
+    lj->dst_qmp = g_steal_pointer(&dst->qmp);
+    lj->src_completed = st == JOB_COMPLETING;
+    lj->dst_completed = strcmp(dst->migstatus, "completed") == 0;
+    job = job_adopt(d, row, vm, src->host, dst->host, st,
+                    dst_runs || st == JOB_POSTCOPY, lj);
+    g_ptr_array_remove(d->stale_jobs, (gpointer)row);
+    pp_qmp_attach(lj->dst_qmp, NULL, on_vm_event, on_vm_closed, vm);
+    query_vcpus(lj->dst_qmp, lj->dst_vcpu_tids);
+    lj->poll_source = g_timeout_add(POLL_MS, on_poll_timer, job);
+    on_adopted_switch(job);
+    /* Paused post-copy, failed, or already over: the usual rules. */
+    on_src_status(job, src->migstatus);
+    if (job_driving(job)) {
+        on_dst_status(job, dst->migstatus);
+    }
+}
+
+/*
+ * Make @spec's VM run under this daemon: adopt the QEMU a previous run
+ * left (carrying an unfinished move on), or boot it.
+ */
+static bool settle_vm(LocalDriver *ld, const PpVmSpec *spec, GError **errp)
+{
+    PpDaemon *d = ld->d;
+    const PpJobRow *row = pp_daemon_stale_job(d, spec->name);
+    g_autofree char *vm_dir = g_build_filename(d->run_dir, spec->name, NULL);
+    g_autoptr(GDir) dh = g_dir_open(vm_dir, 0, NULL);
+    g_autoptr(GPtrArray) found = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)found_free);
+    g_autofree char *dst_tag = row ? g_strdup_printf("job%" G_GINT64_FORMAT,
+                                                     row->id) : NULL;
+    Found *src = NULL, *dst = NULL;
+    const char *name;
+    bool ok = true;
+
+    while (dh && (name = g_dir_read_name(dh))) {
+        Found *f;
+        if (!find_qemu(ld, spec, name, &f, errp)) {
+            ok = false;
+            continue; /* the others are left alone, not killed */
+        }
+        if (f) {
+            g_ptr_array_add(found, f);
+        }
+    }
+    if (!ok) {
+        return false;
+    }
+    for (guint i = 0; i < found->len; i++) {
+        Found *f = found->pdata[i];
+        if (dst_tag && strcmp(f->tag, dst_tag) == 0) {
+            dst = f;
+        } else if (!src) {
+            src = f;
+        }
+    }
+    if (found->len == 2 && src && dst) {
+        settle_move(ld, row, spec, src, dst);
+        return true;
+    }
+    if (found->len == 1 && settle_single(ld, spec, found->pdata[0], &row)) {
+        return true;
+    }
+    if (found->len > 1) {
+        /* No record tells them apart: keep all, resume none. */
+        Vm *vm = adopt_vm(ld, spec, found->pdata[0]);
+        for (guint i = 1; i < found->len; i++) {
+            keep_extra(vm, found->pdata[i]);
+        }
+        vm->state = VM_BROKEN;
+        pp_daemon_event(d, "alert", spec->name, "%u QEMUs of this VM were "
+                        "left running; none is resumed or stopped", found->len);
+        if (row) {
+            pp_daemon_end_stale_job(d, row, "broken", "more QEMUs than the "
+                                    "move explains");
+        }
+        return true;
+    }
+    if (row) {
+        pp_daemon_end_stale_job(d, row, "abandoned", "neither QEMU ran any "
+                                "more when the daemon came back");
+    }
+    return boot_vm(ld, spec, errp);
+}
+
+/* ---- life cycle ---- */
+
+static void local_close(PpDriver *drv, bool stop_vms)
+{
+    LocalDriver *ld = (LocalDriver *)drv;
+    PpDaemon *d = ld->d;
+
+    /* Connections first: no callback may run into a freed job. */
+    for (guint i = 0; i < d->vms->len; i++) {
+        Vm *vm = d->vms->pdata[i];
+        if (vm->priv) {
+            pp_qmp_free(LV(vm)->qmp);
+            LV(vm)->qmp = NULL;
+        }
+    }
+    for (guint i = 0; i < d->jobs->len; i++) {
+        job_drop(d->jobs->pdata[i], stop_vms);
+    }
+    for (guint i = 0; i < d->vms->len; i++) {
+        vm_drop(d->vms->pdata[i], stop_vms);
+    }
+    /* Without the VMs the network goes too; with them it stays, for
+     * their migrations and the next daemon. */
+    if (ld->net_up && stop_vms) {
+        net_down(ld);
+    }
+    for (guint i = 0; i < d->hosts->len; i++) {
+        Host *h = d->hosts->pdata[i];
+        if (h->priv) {
+            g_free(LH(h)->netns);
+            g_free(h->priv);
+            h->priv = NULL;
+        }
+    }
+    g_free(ld->net_helper);
+    g_free(ld);
+}
+
+static bool local_setup(LocalDriver *ld, GError **errp);
+
+static PpDriver *local_open(PpDaemon *d, GError **errp)
+{
+    LocalDriver *ld = g_new0(LocalDriver, 1);
+
+    ld->parent.ops = &pp_driver_local;
+    ld->parent.d = ld->d = d;
+    /* VMs announced from here on must reach this driver's release. */
+    d->drv = &ld->parent;
+    if (!local_setup(ld, errp)) {
+        /* Leave what runs as it is: the next start adopts it. */
+        local_close(&ld->parent, false);
+        d->drv = NULL;
+        return NULL;
+    }
+    return &ld->parent;
+}
+
+static bool local_setup(LocalDriver *ld, GError **errp)
+{
+    PpDaemon *d = ld->d;
+    const char *helper = g_getenv("PP_NET_HELPER");
+
+    if (geteuid() != 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "the local driver needs root (network namespaces)");
+        return false;
+    }
+    for (const char *f = d->cfg->qemu; f; f = f == d->cfg->qemu ?
+         d->cfg->kernel : f == d->cfg->kernel ? d->cfg->initrd : NULL) {
+        if (!g_file_test(f, G_FILE_TEST_EXISTS)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                        "%s: '%s' does not exist (run make qemu guest?)",
+                        d->cfg->path, f);
+            return false;
+        }
+    }
+    /* The network helper: $PP_NET_HELPER, the build tree's, or the one
+     * installed beside the binary (PREFIX/libexec/postpack). */
+    if (helper) {
+        ld->net_helper = g_strdup(helper);
+    } else if (g_file_test(PP_NET_HELPER, G_FILE_TEST_IS_EXECUTABLE)) {
+        ld->net_helper = g_strdup(PP_NET_HELPER);
+    } else {
+        g_autofree char *exe = g_file_read_link("/proc/self/exe", NULL);
+        g_autofree char *bindir = g_path_get_dirname(exe ? exe : ".");
+        ld->net_helper = g_build_filename(bindir, "..", "libexec", "postpack",
+                                          "pp-net", NULL);
+    }
+    for (guint i = 0; i < d->hosts->len; i++) {
+        Host *h = d->hosts->pdata[i];
+        LocalHost *lh = g_new0(LocalHost, 1);
+
+        lh->cfg = pp_config_host(d->cfg, h->name);
+        pp_cpuset_parse(lh->cfg->cpus, &lh->set, NULL);
+        h->priv = lh;
+    }
+    if (!net_up(ld, errp)) {
+        return false;
+    }
+    for (guint i = 0; i < d->cfg->vms->len; i++) {
+        if (!settle_vm(ld, d->cfg->vms->pdata[i], errp)) {
+            return false;
+        }
+    }
+    return true;
+}
+
+const PpDriverOps pp_driver_local = {
+    .name = "local",
+    .description = "emulated hosts: CPU sets of this machine, each with a "
+                   "network namespace; VMs from [vm NAME] sections",
+    .open = local_open,
+    .sample = local_sample,
+    .migrate_start = local_migrate_start,
+    .migrate_switch = local_migrate_switch,
+    .migrate_abort = local_migrate_abort,
+    .job_release = local_job_release,
+    .vm_describe = local_vm_describe,
+    .vm_release = local_vm_release,
+    .close = local_close,
+};
