@@ -19,7 +19,8 @@ endif
 
 CFLAGS ?= -O2 -g
 WARN := -Wall -Wextra -Wno-unused-parameter -Wmissing-prototypes -Wshadow
-PKGS := glib-2.0 json-c sqlite3
+PKGS := glib-2.0 json-c sqlite3 libvirt libvirt-qemu libvirt-glib-1.0 \
+        libsoup-3.0
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
 ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib -Iconsolidator/policy -Iconsolidator/daemon -Iconsolidator/driver $(PKG_CFLAGS) -MMD -MP
@@ -52,7 +53,9 @@ LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/lib/unixsock.c consolidator/lib/migqmp.c \
             consolidator/daemon/config.c consolidator/daemon/daemon.c \
             consolidator/daemon/job.c consolidator/daemon/control.c \
-            consolidator/driver/driver.c consolidator/driver/local.c
+            consolidator/daemon/metrics.c \
+            consolidator/driver/driver.c consolidator/driver/local.c \
+            consolidator/driver/libvirt.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)
 LIB := $(B)/libpostpack.a
 
@@ -172,9 +175,11 @@ check-full: all unit-tests qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86
 # ------------------------------------------------------------------ demo
 # The paper's experiment 5.1 (pre-copy vs post-copy packing); STEP=S
 # shortens VM1's load steps (default 60 s: about 23 minutes for 4 runs),
-# RUNS=postcopy-filled,... picks runs.
+# RUNS=postcopy-filled,... picks runs, DRIVER=libvirt runs the VMs as
+# libvirt domains on emulated libvirt hosts.
 demo: all qemu guest $(B)/accel
-	$(Q)$(SUDO) scripts/experiment-5.1 --build $(B) $(if $(STEP),--step $(STEP)) $(if $(RUNS),--runs $(RUNS))
+	$(Q)$(SUDO) scripts/experiment-5.1 --build $(B) $(if $(STEP),--step $(STEP)) \
+	    $(if $(RUNS),--runs $(RUNS)) $(if $(DRIVER),--driver $(DRIVER))
 
 # Our post-copy vs upstream QEMU 10.0 (same Debian source, no series):
 # REPS=N repetitions (default 5), WORKLOADS=..., LINKS=tbf,loopback.
@@ -189,12 +194,22 @@ demo-migrate: all qemu guest $(B)/accel
 	$(Q)scripts/demo --build $(B)
 
 # --------------------------------------------------------------- install
+# PREFIX (configure --prefix, default /usr/local) and DESTDIR as usual;
+# SYSTEMDDIR is where the unit goes (PREFIX/lib/systemd/system).
+SYSTEMDDIR ?= $(PREFIX)/lib/systemd/system
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/postpack \
-	    $(DESTDIR)$(PREFIX)/share/man/man1
+	    $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(SYSTEMDDIR) \
+	    $(DESTDIR)$(PREFIX)/share/doc/postpack
 	install -m 755 $(PROGRAMS) $(DESTDIR)$(PREFIX)/bin/
-	install -m 755 scripts/pp-net $(DESTDIR)$(PREFIX)/libexec/postpack/
+	install -m 755 scripts/pp-net scripts/pp-libvirt \
+	    $(DESTDIR)$(PREFIX)/libexec/postpack/
 	install -m 644 docs/consolidator.1 $(DESTDIR)$(PREFIX)/share/man/man1/
+	sed -e 's|@BINDIR@|$(PREFIX)/bin|g' consolidator/systemd/postpack@.service.in \
+	    > $(DESTDIR)$(SYSTEMDDIR)/postpack@.service
+	chmod 644 $(DESTDIR)$(SYSTEMDDIR)/postpack@.service
+	install -m 644 README.md docs/consolidator.md \
+	    $(DESTDIR)$(PREFIX)/share/doc/postpack/
 
 clean:
 	rm -rf $(B)/obj $(B)/bin $(B)/guest $(LIB) $(B)/accel $(B)/qtest-wrap $(B)/tests
@@ -213,12 +228,14 @@ help:
 	@echo "  check          unit, integration and upstream migration tests"
 	@echo "  check-full     check + upstream's whole precopy and postcopy groups"
 	@echo "  demo           the paper's experiment 5.1: packing with post-copy vs"
-	@echo "                 pre-copy (STEP=60 seconds per load step, RUNS=...)"
+	@echo "                 pre-copy (STEP=60 seconds per load step, RUNS=...,"
+	@echo "                 DRIVER=libvirt: on emulated libvirt hosts)"
 	@echo "  demo-migrate   one post-copy move of a busy guest, with a report"
 	@echo "  bench-postcopy our post-copy vs upstream's, medians and ratios"
 	@echo "                 (REPS=5, WORKLOADS=idle,contig,scatter,uniform,"
 	@echo "                 LINKS=tbf,loopback); bench is an alias"
-	@echo "  install        install the programs under PREFIX"
+	@echo "  install        programs, man page, systemd unit under PREFIX"
+	@echo "                 (DESTDIR, SYSTEMDDIR)"
 	@echo "  clean, distclean"
 	@echo "Variables: V=1 (verbose), CHECK_ARGS (passed to tests/run-tests)"
 

@@ -63,6 +63,9 @@ static void host_free(gpointer p)
 
     g_free(h->name);
     g_free(h->cpus);
+    g_free(h->uri);
+    g_free(h->peer_uri);
+    g_free(h->migration_address);
     g_free(h);
 }
 
@@ -84,6 +87,8 @@ void pp_config_free(PpConfig *c)
     g_free(c->path);
     g_free(c->instance);
     g_free(c->driver);
+    g_strfreev(c->domains);
+    g_free(c->metrics);
     g_free(c->state_dir);
     g_free(c->socket);
     g_free(c->database);
@@ -284,7 +289,8 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "decide_interval", "decide_after", "retention", "max_concurrent_moves", "mode",
         "downtime_limit", "max_bandwidth", "autopilot", "link_rate", "qemu",
         "kernel", "initrd", "accel", "firmware", "hot_first", "hot_track_ms",
-        "send_buffer", "fault_window", "pacing", "driver", NULL
+        "send_buffer", "fault_window", "pacing", "driver", "domains",
+        "require_metadata", "peer_to_peer", "metrics", NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -302,6 +308,20 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
     g_autoptr(GError) derr = NULL;
     if (!pp_driver_find(c->driver, &derr)) {
         return fail(p, errp, g, "driver", "%s", derr->message);
+    }
+    g_autofree char *domains = get_str(p, g, "domains", "*");
+    c->domains = g_strsplit_set(domains, ", ", -1);
+    if (!get_bool(p, g, "require_metadata", false, &c->require_metadata,
+                  errp) ||
+        !get_bool(p, g, "peer_to_peer", true, &c->peer_to_peer, errp)) {
+        return false;
+    }
+    c->metrics = get_str(p, g, "metrics", NULL);
+    if (c->metrics && !g_regex_match_simple("^(\\[[0-9a-fA-F:.]+\\]|"
+                                            "[0-9.]+):[0-9]{1,5}$",
+                                            c->metrics, 0, 0)) {
+        return fail(p, errp, g, "metrics", "'%s' is not ADDRESS:PORT, e.g. "
+                    "127.0.0.1:9477", c->metrics);
     }
     c->instance = get_str(p, g, "name", "pp");
     for (const char *s = c->instance; *s; s++) {
@@ -416,7 +436,11 @@ static bool parse_policy(Parse *p, PpConfig *c, GError **errp)
 static bool parse_host(Parse *p, PpConfig *c, const char *group,
                        const char *name, GError **errp)
 {
-    static const char *const known[] = { "cpus", "memory", NULL };
+    static const char *const local_keys[] = { "cpus", "memory", NULL };
+    static const char *const libvirt_keys[] = {
+        "uri", "peer_uri", "migration_address", "cpus", "memory", NULL
+    };
+    bool lv = strcmp(c->driver, "libvirt") == 0;
     g_autoptr(GError) err = NULL;
     PpHostConfig *h;
     cpu_set_t set;
@@ -428,20 +452,37 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
     if (pp_config_host(c, name)) {
         return fail(p, errp, group, NULL, "host '%s' is defined twice", name);
     }
-    if (!check_keys(p, group, known, errp)) {
+    if (!check_keys(p, group, lv ? libvirt_keys : local_keys, errp)) {
         return false;
     }
     h = g_new0(PpHostConfig, 1);
     g_ptr_array_add(c->hosts, h);
     h->name = g_strdup(name);
     h->cpus = get_str(p, group, "cpus", NULL);
-    if (!h->cpus) {
+    if (!h->cpus && !lv) {
         return fail(p, errp, group, NULL, "missing key 'cpus'");
     }
-    if (!pp_cpuset_parse(h->cpus, &set, &err)) {
-        return fail(p, errp, group, "cpus", "%s", err->message);
+    if (h->cpus) {
+        if (!pp_cpuset_parse(h->cpus, &set, &err)) {
+            return fail(p, errp, group, "cpus", "%s", err->message);
+        }
+        h->ncpus = (guint)CPU_COUNT(&set);
     }
-    h->ncpus = (guint)CPU_COUNT(&set);
+    if (lv) {
+        h->uri = get_str(p, group, "uri", NULL);
+        if (!h->uri || !*h->uri) {
+            return fail(p, errp, group, NULL, "missing key 'uri' (a libvirt "
+                        "URI such as qemu+ssh://root@%s/system)", name);
+        }
+        h->peer_uri = get_str(p, group, "peer_uri", h->uri);
+        h->migration_address = get_str(p, group, "migration_address", NULL);
+        if (h->migration_address &&
+            !g_regex_match_simple("^[A-Za-z0-9.:_\\[\\]-]+$",
+                                  h->migration_address, 0, 0)) {
+            return fail(p, errp, group, "migration_address", "'%s' is not "
+                        "a host name or address", h->migration_address);
+        }
+    }
     return get_u64(p, group, "memory", 0, 0, G_MAXUINT32, &h->mem_mib, errp);
 }
 
@@ -539,6 +580,12 @@ PpConfig *pp_config_parse(const char *text, const char *path, GError **errp)
                 return NULL;
             }
         } else if (g_str_has_prefix(*g, "vm ")) {
+            if (strcmp(c->driver, "local") != 0) {
+                fail(&p, errp, *g, NULL, "the %s driver finds its VMs on the "
+                     "hosts; [vm NAME] sections are for the local driver",
+                     c->driver);
+                return NULL;
+            }
             if (!parse_vm(&p, c, *g, *g + 3, errp)) {
                 return NULL;
             }

@@ -3,8 +3,10 @@
  *
  *   [consolidator]  daemon settings (see docs/consolidator.md)
  *   [policy]        name = threshold, plus the policy's own settings
- *   [host NAME]     an emulated host: cpus = 0-1, memory = MiB
- *   [vm NAME]       memory, vcpus, host (where it starts), workload, fill
+ *   [host NAME]     local: an emulated host: cpus = 0-1, memory = MiB;
+ *                   libvirt: uri, peer_uri, migration_address, cpus, memory
+ *   [vm NAME]       local only: memory, vcpus, host (where it starts),
+ *                   workload, fill
  *
  * Loading validates everything before anything starts: an error names the
  * file, the line and the key.  Relative paths are relative to the file.
@@ -37,9 +39,15 @@ char *pp_mig_mode_str(const PpMigMode *mode);
 
 typedef struct PpHostConfig {
     char *name;
-    char *cpus;             /* CPU list */
-    guint ncpus;
-    guint64 mem_mib;        /* 0: unlimited */
+    char *cpus;             /* CPU list (local: required; libvirt: the
+                             * host's share of its node, optional) */
+    guint ncpus;            /* CPUs in the list; 0 without one */
+    guint64 mem_mib;        /* 0: unlimited (local), the node's (libvirt) */
+    char *uri;              /* libvirt: how the daemon reaches it */
+    char *peer_uri;         /* libvirt: how other hosts' libvirtd reach it
+                             * (peer-to-peer migration); default uri */
+    char *migration_address; /* libvirt: where QEMU's migration data goes;
+                              * NULL: libvirt's choice */
 } PpHostConfig;
 
 typedef struct PpVmSpec {
@@ -53,7 +61,12 @@ typedef struct PpVmSpec {
 
 typedef struct PpConfig {
     char *path;
-    char *driver;           /* "local" (see driver.h) */
+    char *driver;           /* "local" or "libvirt" (see driver.h) */
+    char **domains;         /* libvirt: name patterns of managed domains */
+    bool require_metadata;  /* libvirt: ... and only those with our
+                             * metadata element */
+    bool peer_to_peer;      /* libvirt: VIR_MIGRATE_PEER2PEER */
+    char *metrics;          /* ADDRESS:PORT of /metrics, or NULL: off */
     char *instance;         /* names namespaces and run directories */
     char *state_dir;
     char *socket;

@@ -40,6 +40,7 @@ static json_object *host_json(PpDaemon *d, Host *h)
     json_object_object_add(o, "name", json_object_new_string(h->name));
     json_object_object_add(o, "where", json_object_new_string(h->where));
     json_object_object_add(o, "cpus", json_object_new_int((int)h->ncpus));
+    json_object_object_add(o, "up", json_object_new_boolean(h->up));
     json_object_object_add(o, "cpu", json_object_new_double(h->cpu));
     json_object_object_add(o, "address", json_object_new_string(h->addr));
     json_object_object_add(o, "memory-mib",
@@ -240,6 +241,12 @@ static json_object *handle(PpDaemon *d, const char *cmd, json_object *args,
             !json_object_is_type(vms, json_type_boolean)) {
             g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                         "stop: argument 'vms' must be true or false");
+            return NULL;
+        }
+        if (vms && json_object_get_boolean(vms) && !d->drv->ops->owns_vms) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                        "the %s driver does not own its VMs and never stops "
+                        "them; stop without --vms", d->drv->ops->name);
             return NULL;
         }
         d->stop_vms = vms && json_object_get_boolean(vms);

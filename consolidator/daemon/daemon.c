@@ -90,6 +90,7 @@ Vm *pp_daemon_add_vm(PpDaemon *d, const char *name, Host *host,
     vm->mem_mib = mem_mib;
     vm->vcpus = vcpus;
     vm->priv = priv;
+    pp_vm_stats_init(&vm->last);
     g_ptr_array_add(d->vms, vm);
     return vm;
 }
@@ -109,6 +110,8 @@ void pp_daemon_sample_host(PpDaemon *d, Host *h, double t, double cpu,
     g_autoptr(GError) err = NULL;
 
     h->cpu = cpu;
+    h->mem_used_mib = mem_used_mib;
+    h->mem_total_mib = mem_total_mib;
     if (!pp_store_add_host_sample(d->store, t, h->name, cpu, mem_used_mib,
                                   mem_total_mib, &err)) {
         fprintf(stderr, "warning: %s\n", err->message);
@@ -122,6 +125,7 @@ void pp_daemon_sample_vm(PpDaemon *d, Vm *vm, double t, PpVmStats *st)
     st->mem_mib = vm->mem_mib;
     vm->cpu = st->cpu;
     vm->proc_cpu = st->proc_cpu;
+    vm->last = *st;
     if (!pp_store_add_vm_sample(d->store, t, vm->name,
                                 vm_guest_host(vm)->name, st, &err)) {
         fprintf(stderr, "warning: %s\n", err->message);
@@ -194,17 +198,23 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
     guint nv = 0, n;
     double avg;
 
+    guint nh = 0;
     for (guint i = 0; i < d->hosts->len; i++) {
         Host *h = d->hosts->pdata[i];
-        hv[i].name = h->name;
-        hv[i].ncpus = h->ncpus;
-        hv[i].mem_mib = h->mem_mib;
-        hv[i].cpu = pp_store_host_avg(d->store, h->name, now - window,
-                                      now, &avg, &n, NULL) ? avg : 0;
+        if (!h->up) {
+            continue; /* unreachable: nothing is known, nothing can move */
+        }
+        hv[nh].name = h->name;
+        hv[nh].ncpus = MAX(h->ncpus, 1);
+        hv[nh].mem_mib = h->mem_mib;
+        hv[nh].cpu = pp_store_host_avg(d->store, h->name, now - window,
+                                       now, &avg, &n, NULL) ? avg : 0;
+        nh++;
     }
     for (guint i = 0; i < d->vms->len; i++) {
         Vm *vm = d->vms->pdata[i];
-        if (vm->state == VM_LOST || vm->state == VM_BROKEN) {
+        if (vm->state == VM_LOST || vm->state == VM_BROKEN ||
+            !vm->host->up) {
             continue; /* nothing to place: an operator has to look */
         }
         vv[nv].name = vm->name;
@@ -217,7 +227,7 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
     }
     PpClusterView view = {
         .now = now, .last_relocation = d->last_relocation,
-        .hosts = hv, .nhosts = d->hosts->len, .vms = vv, .nvms = nv,
+        .hosts = hv, .nhosts = nh, .vms = vv, .nvms = nv,
     };
     d->policy->decide(d->policy_state, &view, plan);
     return plan;
@@ -306,6 +316,7 @@ static void daemon_free(PpDaemon *d)
         g_source_remove(d->prune_source);
     }
     pp_control_close(d);
+    pp_metrics_close(d);
     /* The driver lets go of VMs and jobs first: no callback may run into
      * a freed job. */
     if (d->drv) {
@@ -410,7 +421,9 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
         Host *h = g_new0(Host, 1);
 
         h->name = g_strdup(hc->name);
-        h->where = g_strdup(hc->cpus);
+        h->where = g_strdup(hc->uri ? hc->uri : hc->cpus);
+        h->up = true;
+        h->mem_used_mib = h->mem_total_mib = NAN;
         h->ncpus = hc->ncpus;
         h->mem_mib = hc->mem_mib;
         g_ptr_array_add(d->hosts, h);
@@ -423,7 +436,7 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
         pp_daemon_end_stale_job(d, d->stale_jobs->pdata[0], "abandoned",
                                 "the driver knows no such VM any more");
     }
-    return pp_control_listen(d, errp);
+    return pp_control_listen(d, errp) && pp_metrics_listen(d, errp);
 }
 
 int pp_daemon_run(const char *config_path, bool daemonize)

@@ -38,7 +38,9 @@ struct Host {
     guint ncpus;
     guint64 mem_mib;        /* memory for VMs; 0: unlimited */
     char *addr;             /* migration address, for the driver */
+    bool up;                /* reachable; false: left out of decisions */
     double cpu;             /* last sample, % of its CPUs */
+    double mem_used_mib, mem_total_mib; /* last sample; NAN: unknown */
     void *priv;             /* the driver's */
 };
 
@@ -54,6 +56,7 @@ struct Vm {
     bool has_hot_first;     /* ... and x-postcopy-hot-first, hot sets */
     json_object *hot_set;   /* from its last move's source, for the next */
     double cpu, proc_cpu;   /* last sample */
+    PpVmStats last;         /* last sample, all of it */
     void *priv;             /* the driver's */
 };
 
@@ -113,6 +116,7 @@ struct PpDaemon {
     GPtrArray *stale_jobs;  /* PpJobRow *: unfinished moves of a previous
                              * run, until the driver settled them */
     int lock_fd;            /* flock on STATE_DIR/lock: one instance */
+    gpointer metrics;       /* SoupServer of /metrics, or NULL */
     char *last_plan_text;   /* to record only changes of the plan's notes */
 };
 
@@ -158,6 +162,15 @@ bool job_cancel(Job *job, GError **errp);
 void job_free(Job *job);
 json_object *job_to_json(const Job *job);
 
+/* Our QEMU's extensions for a move, the same whatever the driver: */
+/* is the hot-first push on (post-copy, our QEMU, hot_first = true)? */
+bool job_hot_first(const Job *job);
+/* x-postcopy-instant and x-postcopy-hot-first as the move wants them,
+ * for those its QEMU has: appended to @caps (room for 2); how many. */
+size_t job_our_caps(const Job *job, PpMigCap *caps);
+/* The source's x- parameters of the hot-first push, added to @params. */
+void job_our_source_params(const Job *job, json_object *params);
+
 /*
  * A move a previous daemon left in flight (@row, from the store), found
  * still running by the driver and carried on from @state; @priv is the
@@ -180,6 +193,12 @@ void job_completed(Job *job);
 void job_failed(Job *job, const char *why);
 /* The driver's answer to migrate_abort. */
 void job_aborted(Job *job, bool guest_on_source);
+
+/* metrics.c: Prometheus text on GET /metrics (config: metrics =) */
+bool pp_metrics_listen(PpDaemon *d, GError **errp);
+void pp_metrics_close(PpDaemon *d);
+/* The exposition text (newly allocated). */
+char *pp_metrics_text(PpDaemon *d);
 
 /* control.c: the unix-socket control protocol */
 bool pp_control_listen(PpDaemon *d, GError **errp);

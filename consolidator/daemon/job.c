@@ -216,6 +216,10 @@ void job_completed(Job *job)
     if (!job_live(job)) {
         return;
     }
+    if (job->state == JOB_STARTING) {
+        /* over before the driver saw it run */
+        job_set_state(job, JOB_PRECOPY, NULL);
+    }
     if (job->state != JOB_COMPLETING) {
         job_source_done(job);
     }
@@ -254,6 +258,9 @@ void job_switched(Job *job)
     }
     job->switched = true;
     job->switch_requested = true;
+    if (job->state == JOB_STARTING) {
+        job_set_state(job, JOB_PRECOPY, NULL);
+    }
     if (job->state == JOB_PRECOPY) {
         job_set_state(job, JOB_POSTCOPY, "guest runs on the destination");
     }
@@ -360,6 +367,40 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
         job_end(job);
     }
     return job;
+}
+
+bool job_hot_first(const Job *job)
+{
+    return job->vm->has_hot_first && job->d->cfg->hot_first &&
+           job->mode.kind != PP_MIG_PRECOPY;
+}
+
+size_t job_our_caps(const Job *job, PpMigCap *caps)
+{
+    size_t n = 0;
+
+    if (job->vm->has_instant) {
+        caps[n++] = (PpMigCap) { "x-postcopy-instant",
+                                 job->mode.kind == PP_MIG_POSTCOPY_INSTANT };
+    }
+    if (job->vm->has_hot_first) {
+        caps[n++] = (PpMigCap) { "x-postcopy-hot-first", job_hot_first(job) };
+    }
+    return n;
+}
+
+void job_our_source_params(const Job *job, json_object *params)
+{
+    const PpConfig *cfg = job->d->cfg;
+
+    /* A VM that moved before hands in its hot set: no window. */
+    json_object_object_add(params, "x-hot-track-ms", json_object_new_int64(
+                               job->vm->hot_set ? 0 :
+                               (gint64)cfg->hot_track_ms));
+    json_object_object_add(params, "x-postcopy-send-buffer",
+                           json_object_new_int64((gint64)cfg->send_buffer));
+    json_object_object_add(params, "x-postcopy-pacing-rate",
+                           json_object_new_int64((gint64)cfg->pacing_rate));
 }
 
 Job *job_adopt(PpDaemon *d, const PpJobRow *row, Vm *vm, Host *from,

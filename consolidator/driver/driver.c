@@ -9,9 +9,11 @@
 #include <string.h>
 
 extern const PpDriverOps pp_driver_local;
+extern const PpDriverOps pp_driver_libvirt;
 
 const PpDriverOps *const pp_drivers[] = {
     &pp_driver_local,
+    &pp_driver_libvirt,
     NULL,
 };
 

@@ -11,6 +11,8 @@
  *   local    every host is a CPU set of this machine with its own network
  *            namespace; the VMs are QEMU processes the daemon starts from
  *            [vm NAME] sections (the embedded default: no libvirt needed)
+ *   libvirt  every host is a libvirt connection (any URI); the VMs are the
+ *            running domains found there (libvirt.c)
  *
  * A driver reports back by calling the daemon:
  *   pp_daemon_add_vm()        a VM it manages (found or started)
@@ -48,6 +50,8 @@ typedef struct PpDriver {
 struct PpDriverOps {
     const char *name;
     const char *description;
+    /* It starts its VMs itself, so it may stop them (close's stop_vms). */
+    bool owns_vms;
     /*
      * Bring the hosts up (d->hosts holds one Host per [host NAME] section,
      * with name, mem_mib and ncpus from the configuration) and find or

@@ -264,38 +264,14 @@ static void query_vcpus(PpQmp *qmp, GArray *tids)
                 g_array_ref(tids));
 }
 
-/* Does a query-qmp-schema reply list @value in an enum?  Our extensions
- * are detected this way, never from version strings. */
-static bool schema_has_enum_value(json_object *schema, const char *value)
-{
-    if (!json_object_is_type(schema, json_type_array)) {
-        return false;
-    }
-    for (size_t i = 0; i < json_object_array_length(schema); i++) {
-        json_object *e = json_object_array_get_idx(schema, i), *vals;
-        if (!json_object_object_get_ex(e, "values", &vals) ||
-            !json_object_is_type(vals, json_type_array)) {
-            continue;
-        }
-        for (size_t k = 0; k < json_object_array_length(vals); k++) {
-            const char *v = json_object_get_string(
-                json_object_array_get_idx(vals, k));
-            if (v && strcmp(v, value) == 0) {
-                return true;
-            }
-        }
-    }
-    return false;
-}
-
 static void on_schema(PpQmp *q, json_object *ret, const GError *err,
                       gpointer opaque)
 {
     Vm *vm = opaque;
 
     if (!err) {
-        vm->has_instant = schema_has_enum_value(ret, "x-postcopy-instant");
-        vm->has_hot_first = schema_has_enum_value(ret,
+        vm->has_instant = pp_qmp_schema_has(ret, "x-postcopy-instant");
+        vm->has_hot_first = pp_qmp_schema_has(ret,
                                                   "x-postcopy-hot-first");
     }
 }
@@ -419,12 +395,6 @@ static void local_sample(PpDriver *drv, double t)
 }
 
 /* ---- migration ---- */
-
-static bool hot_first_used(const Job *job)
-{
-    return job->vm->has_hot_first && job->d->cfg->hot_first &&
-           job->mode.kind != PP_MIG_PRECOPY;
-}
 
 /* Before the switch: drop the destination, keep the guest on the source. */
 static void abort_finish(Job *job, bool resume_source)
@@ -573,7 +543,7 @@ static void maybe_finish(Job *job)
     if (!lj->src_completed || !lj->dst_completed || lj->finish_pending > 0) {
         return;
     }
-    if (!hot_first_used(job)) {
+    if (!job_hot_first(job)) {
         handover(job);
         return;
     }
@@ -856,13 +826,8 @@ static json_object *caps(const Job *job, bool dst)
     size_t n = 3;
 
     /* Only a QEMU of ours knows these (see has_instant, has_hot_first). */
-    if (job->vm->has_instant && !dst) {
-        want[n++] = (PpMigCap) { "x-postcopy-instant",
-                                 job->mode.kind == PP_MIG_POSTCOPY_INSTANT };
-    }
-    if (job->vm->has_hot_first && !dst) {
-        want[n++] = (PpMigCap) { "x-postcopy-hot-first",
-                                 hot_first_used(job) };
+    if (!dst) {
+        n += job_our_caps(job, want + n);
     }
     return pp_mig_caps_args(want, n);
 }
@@ -895,19 +860,12 @@ static bool local_migrate_start(PpDriver *drv, Job *job, GError **errp)
     json_object_object_add(params, "max-bandwidth", json_object_new_int64(
                                (gint64)d->cfg->max_bandwidth * 1048576));
     lj->setup_pending = 3;
-    if (hot_first_used(job)) {
-        const PpConfig *cfg = d->cfg;
+    if (job_hot_first(job)) {
         json_object *dp = json_object_new_object();
 
-        /* A VM that moved before hands in its hot set: no window. */
-        json_object_object_add(params, "x-hot-track-ms", json_object_new_int64(
-                                   vm->hot_set ? 0 : (gint64)cfg->hot_track_ms));
-        json_object_object_add(params, "x-postcopy-send-buffer",
-                               json_object_new_int64((gint64)cfg->send_buffer));
-        json_object_object_add(params, "x-postcopy-pacing-rate",
-                               json_object_new_int64((gint64)cfg->pacing_rate));
-        json_object_object_add(dp, "x-postcopy-window",
-                               json_object_new_int64((gint64)cfg->fault_window));
+        job_our_source_params(job, params);
+        json_object_object_add(dp, "x-postcopy-window", json_object_new_int64(
+                                   (gint64)d->cfg->fault_window));
         lj->setup_pending++;
         pp_qmp_send(lj->dst_qmp, "migrate-set-parameters", dp, QMP_MS,
                     on_setup_step, job);
@@ -1489,6 +1447,7 @@ static bool local_setup(LocalDriver *ld, GError **errp)
 
 const PpDriverOps pp_driver_local = {
     .name = "local",
+    .owns_vms = true,
     .description = "emulated hosts: CPU sets of this machine, each with a "
                    "network namespace; VMs from [vm NAME] sections",
     .open = local_open,

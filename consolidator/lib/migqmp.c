@@ -4,6 +4,7 @@
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
 #include <stddef.h>
+#include <string.h>
 
 #include "migqmp.h"
 #include "pp-error.h"
@@ -89,4 +90,26 @@ const char *pp_mig_listen_port(json_object *query_migrate, GError **errp)
         return NULL;
     }
     return json_object_get_string(port);
+}
+
+bool pp_qmp_schema_has(json_object *schema, const char *value)
+{
+    if (!json_object_is_type(schema, json_type_array)) {
+        return false;
+    }
+    for (size_t i = 0; i < json_object_array_length(schema); i++) {
+        json_object *e = json_object_array_get_idx(schema, i), *vals;
+        if (!json_object_object_get_ex(e, "values", &vals) ||
+            !json_object_is_type(vals, json_type_array)) {
+            continue;
+        }
+        for (size_t k = 0; k < json_object_array_length(vals); k++) {
+            const char *v = json_object_get_string(
+                json_object_array_get_idx(vals, k));
+            if (v && strcmp(v, value) == 0) {
+                return true;
+            }
+        }
+    }
+    return false;
 }

@@ -19,6 +19,11 @@ typedef struct PpMigCap {
 /* Arguments of migrate-set-capabilities for @caps[0..n) (new reference). */
 json_object *pp_mig_caps_args(const PpMigCap *caps, size_t n);
 
+/* Does a query-qmp-schema reply list @value in an enum?  Our extensions
+ * (x-postcopy-instant, x-postcopy-hot-first) are detected this way, never
+ * from version strings. */
+bool pp_qmp_schema_has(json_object *schema, const char *value);
+
 /* Integer member @a (or @a.@b when @b is not NULL) of @o; -1 if absent. */
 gint64 pp_json_int(json_object *o, const char *a, const char *b);
 

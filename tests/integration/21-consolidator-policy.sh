@@ -8,13 +8,26 @@
 # lose no VM.  No decision in the first 20 s: at 12 s the two guests'
 # boot and memory fill could still load pm0 to 100%, and the policy then
 # spread whichever VM was busier at boot (seen once in CI).
+#
+# PP_TEST_DRIVER=libvirt runs the same scenario with the libvirt driver
+# on two emulated libvirt hosts (integration/24).
 . "$(dirname "$0")/lib.sh"
 need_root
-run=$PP_BUILD/tests/run/21
+driver=${PP_TEST_DRIVER:-local}
+case $driver in
+local) n=21 ;;
+libvirt) n=24; need_libvirtd ;;
+*) fail "unknown PP_TEST_DRIVER '$driver'" ;;
+esac
+inst=it$n
+run=$PP_BUILD/tests/run/$n
 rm -rf "$run"; mkdir -p "$run"
 cfg=$run/cluster.ini
-write_cluster_config "$cfg" it21 "$run/state"
+w0="cpuload --schedule=20 --dirty-mib=16"
+w1="cpuload --schedule=0,100,0 --step=25 --dirty-mib=16"
+write_cluster_config "$cfg" "$inst" "$run/state"
 cat >> "$cfg" <<END
+driver = $driver
 mode = postcopy
 decide_after = 20
 
@@ -23,6 +36,9 @@ name = threshold
 window = 5
 cooldown = 6
 
+END
+if [ "$driver" = local ]; then
+    cat >> "$cfg" <<END
 [host pm0]
 cpus = 0
 
@@ -32,17 +48,32 @@ cpus = 1
 [vm vm0]
 memory = 256
 host = pm0
-workload = cpuload --schedule=20 --dirty-mib=16
+workload = $w0
 fill = 128
 
 [vm vm1]
 memory = 256
 host = pm0
-workload = cpuload --schedule=0,100,0 --step=25 --dirty-mib=16
+workload = $w1
 fill = 128
 END
+else
+    lv_hosts "$inst" "$cfg" pm0 pm1
+    u0=$("$PP_TOP/scripts/pp-libvirt" uri "$inst" pm0)
+    lv_define "$run" vm0 "$u0" 0 "$w0" 256 --fill 128
+    lv_define "$run" vm1 "$u0" 0 "$w1" 256 --fill 128
+fi
 DAEMON_PID=
-trap '[ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null; wait 2>/dev/null; kill_instance "$run/state" it21' EXIT
+cleanup() {
+    [ -n "$DAEMON_PID" ] && kill "$DAEMON_PID" 2>/dev/null
+    wait 2>/dev/null
+    if [ "$driver" = local ]; then
+        kill_instance "$run/state" "$inst"
+    else
+        "$PP_TOP/scripts/pp-libvirt" down "$inst" > /dev/null 2>&1
+    fi
+}
+trap cleanup EXIT
 t_start=$(date +%s)
 start_daemon "$cfg" "$run/daemon.log"
 C() { "$CONSOLIDATOR" "$@" -c "$cfg"; }
@@ -83,5 +114,9 @@ rows=$(C export --csv --since=0 | grep -c '^vm,')
 elapsed=$(( $(date +%s) - t_start ))
 [ "$rows" -ge $(( 2 * elapsed * 7 / 10 )) ] ||
     fail "only $rows VM samples recorded in $elapsed s for 2 VMs"
-stop_daemon "$cfg"
+if [ "$driver" = local ]; then
+    stop_daemon "$cfg"
+else
+    stop_daemon "$cfg" --keep-vms
+fi
 echo "all good"

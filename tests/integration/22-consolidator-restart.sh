@@ -35,36 +35,10 @@ DAEMON_PID=
 trap '[ -n "$DAEMON_PID" ] && kill -9 "$DAEMON_PID" 2>/dev/null; wait 2>/dev/null; kill_instance "$state" it22' EXIT
 C() { "$CONSOLIDATOR" "$@" -c "$cfg"; }
 pid_of() { C vms --json | tr -d ' \n' | sed 's/},{/}\n{/g' | grep "\"name\":\"$1\"" | sed 's/.*"pid":\([0-9]*\).*/\1/'; }
-kill_daemon() {
-    kill -9 "$DAEMON_PID"
-    wait "$DAEMON_PID" 2>/dev/null
-    DAEMON_PID=
-}
 once() { # VM: exactly one QEMU of it runs
     n=$(qemu_count "$state" "$1")
     [ "$n" = 1 ] || fail "$n QEMUs of $1 run"
 }
-state_of() { C jobs | awk -v id="$1" '$1 == id { print $7 }'; }
-wait_phase() { # JOB STATE
-    for _ in $(seq 1 200); do
-        [ "$(state_of "$1")" = "$2" ] && return 0
-        sleep 0.05
-    done
-    C jobs
-    fail "job $1 never reached $2"
-}
-wait_done() { # JOB
-    for _ in $(seq 1 300); do
-        case $(state_of "$1") in
-        done) return 0 ;;
-        failed|broken|cancelled) break ;;
-        esac
-        sleep 0.2
-    done
-    C jobs; cat "$run"/daemon*.log
-    fail "job $1 did not end done"
-}
-jobid() { tr -d ' \n' | sed 's/.*"id":\([0-9]*\).*/\1/'; }
 
 start_daemon "$cfg" "$run/daemon1.log"
 sleep 6   # let the guests boot and fill
@@ -89,7 +63,7 @@ once vm0; once vm1
 
 # 2. Killed during a pre-copy move of 768 MiB (seconds over the shaped
 # link): the next daemon carries it on to the end.
-id=$(C migrate vm1 pm0 --mode=precopy --json | jobid)
+id=$(C migrate vm1 pm0 --mode=precopy --json | job_id)
 wait_phase "$id" precopy
 sleep 1
 kill_daemon
@@ -101,7 +75,7 @@ once vm1
 
 # 3. Killed after a post-copy switch: the guest already runs on the
 # destination and must never run on the source again.
-id=$(C migrate vm0 pm1 --mode=postcopy --json | jobid)
+id=$(C migrate vm0 pm1 --mode=postcopy --json | job_id)
 wait_phase "$id" postcopy
 kill_daemon
 start_daemon "$cfg" "$run/daemon4.log"

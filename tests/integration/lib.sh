@@ -81,6 +81,19 @@ start_daemon() {
     fail "daemon did not open its control socket"
 }
 
+# kill_daemon: SIGKILL the daemon start_daemon started, as a crash would.
+kill_daemon() {
+    kill -9 "$DAEMON_PID"
+    wait "$DAEMON_PID" 2>/dev/null
+    DAEMON_PID=
+}
+
+# http_get URL: the body, or failure.
+http_get() {
+    /usr/bin/python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=10).read().decode())' "$1"
+}
+
 # stop_daemon CONFIG [--keep-vms]: ask it to stop (with its VMs unless
 # --keep-vms), wait for it.
 stop_daemon() {
@@ -128,4 +141,71 @@ qemu_count() {
             [ "$(echo "$stat" | cut -d' ' -f20)" = "$start" ] && n=$((n + 1))
     done
     echo $n
+}
+
+# ---- emulated libvirt hosts (scripts/pp-libvirt) ----
+need_libvirtd() {
+    command -v libvirtd > /dev/null || [ -x /usr/sbin/libvirtd ] ||
+        skip "needs libvirtd (libvirt-daemon; scripts/install-deps installs it)"
+    command -v virsh > /dev/null || skip "needs virsh (libvirt-clients)"
+}
+
+# lv_hosts INSTANCE CONFIG HOST...: start one libvirtd per HOST (host i
+# gets CPU i) and append their [host] sections to CONFIG.
+lv_hosts() {
+    inst=$1 cfgf=$2; shift 2
+    "$PP_TOP/scripts/pp-libvirt" up "$inst" 1gbit "$@" ||
+        fail "emulated libvirt hosts did not start"
+    i=0
+    for h in "$@"; do
+        cat >> "$cfgf" <<END
+[host $h]
+uri = $("$PP_TOP/scripts/pp-libvirt" uri "$inst" "$h")
+peer_uri = $("$PP_TOP/scripts/pp-libvirt" peer-uri "$inst" "$h")
+migration_address = $("$PP_TOP/scripts/pp-libvirt" addr "$inst" "$h")
+cpus = $i
+
+END
+        i=$((i + 1))
+    done
+}
+
+# lv_define DIR NAME HOST_URI CPUS WORKLOAD MEMORY [pp-domxml options]:
+# define and start a domain of our guest image (serial log DIR/NAME.serial).
+lv_define() {
+    "$PP_BUILD/bin/pp-domxml" --name "$2" --memory "$6" \
+        --qemu "$PP_BUILD/qemu/qemu-system-x86_64" \
+        --kernel "$PP_BUILD/guest/vmlinuz" --initrd "$PP_BUILD/guest/initrd.img" \
+        --accel "$PP_ACCEL" --workload "$5" --cpus "$4" \
+        --serial-log "$1/$2.serial" \
+        --firmware "/usr/share/seabios;/usr/share/qemu;/usr/lib/ipxe/qemu" \
+        --global migration.x-postcopy-window=64 "${@:7}" > "$1/$2.xml" ||
+        fail "pp-domxml failed for $2"
+    virsh -q -c "$3" define "$1/$2.xml" > /dev/null || fail "cannot define $2"
+    virsh -q -c "$3" start "$2" > /dev/null || fail "cannot start $2"
+}
+
+# ---- migration jobs of the daemon whose configuration is $cfg ----
+job_state() { # JOB: its phase now
+    "$CONSOLIDATOR" jobs -c "$cfg" | awk -v id="$1" '$1 == id { print $7 }'
+}
+job_id() { tr -d ' \n' | sed 's/.*"id":\([0-9]*\).*/\1/'; } # from --json
+wait_phase() { # JOB STATE: wait (up to 15 s) for the job to reach STATE
+    for _ in $(seq 1 300); do
+        [ "$(job_state "$1")" = "$2" ] && return 0
+        sleep 0.05
+    done
+    "$CONSOLIDATOR" jobs -c "$cfg"
+    fail "job $1 never reached $2"
+}
+wait_done() { # JOB: wait (up to 60 s) for it to end, and end done
+    for _ in $(seq 1 300); do
+        case $(job_state "$1") in
+        done) return 0 ;;
+        failed|broken|cancelled) break ;;
+        esac
+        sleep 0.2
+    done
+    "$CONSOLIDATOR" jobs -c "$cfg"
+    fail "job $1 did not end done"
 }

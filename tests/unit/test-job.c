@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <math.h>
 #include <string.h>
 
 #include "daemon.h"
@@ -88,6 +89,7 @@ static Host *add_host(PpDaemon *d, const char *name)
     h->name = g_strdup(name);
     h->where = g_strdup("0");
     h->ncpus = 1;
+    h->mem_used_mib = h->mem_total_mib = NAN;
     g_ptr_array_add(d->hosts, h);
     return h;
 }
@@ -379,6 +381,50 @@ static void test_bad_requests(void **state)
     assert_int_equal(fake.starts, 1);
 }
 
+static void test_metrics_text(void **state)
+{
+    Fixture *f = *state;
+    Job *job = start(f, "precopy");
+    g_autofree char *text = NULL;
+    PpVmStats st;
+
+    job_migrating(job);
+    job->t_stop = 100.0;
+    job->t_resume = 100.25;
+    job_completed(job);
+    f->vm->host = f->pm0; /* as if it had come back */
+    job = start(f, "postcopy");
+    job_failed(job, "link down");
+    job_aborted(job, true);
+    start(f, "postcopy");
+    pp_vm_stats_init(&st);
+    st.cpu = 50;
+    st.net_rx_bps = 1000;
+    pp_daemon_sample_vm(f->d, f->vm, 1, &st);
+    f->pm0->up = true;
+    text = pp_metrics_text(f->d);
+    assert_non_null(strstr(text, "postpack_info{instance=\"tj\","
+                           "driver=\"fake\",policy=\"threshold\"} 1\n"));
+    assert_non_null(strstr(text, "postpack_moves_total{mode=\"precopy\","
+                           "outcome=\"done\"} 1\n"));
+    assert_non_null(strstr(text, "postpack_moves_total{mode=\"postcopy\","
+                           "outcome=\"failed\"} 1\n"));
+    assert_non_null(strstr(text, "postpack_moves_in_flight 1\n"));
+    assert_non_null(strstr(text, "postpack_move_switchover_seconds_sum 0.25\n"
+                           "postpack_move_switchover_seconds_count 1\n"));
+    assert_non_null(strstr(text, "postpack_vm_state{vm=\"vm0\",state=\""
+                           "migrating\"} 1\n"));
+    assert_non_null(strstr(text, "postpack_vm_cpu_ratio{vm=\"vm0\","
+                           "host=\"pm0\"} 0.5\n"));
+    assert_non_null(strstr(text, "postpack_vm_network_receive_bytes_per_second"
+                           "{vm=\"vm0\",host=\"pm0\"} 1000\n"));
+    assert_non_null(strstr(text, "postpack_host_up{host=\"pm0\"} 1\n"));
+    assert_non_null(strstr(text, "postpack_host_up{host=\"pm1\"} 0\n"));
+    /* What was not measured is absent, not 0. */
+    assert_null(strstr(text, "postpack_vm_disk_read_bytes_per_second{"));
+    assert_null(strstr(text, "postpack_host_memory_used_bytes{"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -394,6 +440,7 @@ int main(void)
         T(test_cancel),
         T(test_refused_start),
         T(test_bad_requests),
+        T(test_metrics_text),
 #undef T
     };
 
