@@ -110,6 +110,11 @@ static const Command commands[] = {
       "--mode=postcopy-after=5\n" },
     { "cancel", "JOB", "cancel a move that has not switched hosts yet",
       "  consolidator cancel 3 -c cluster.ini\n" },
+    { "pause", "JOB", "pause a post-copy move (close its channel; both "
+      "QEMUs wait)",
+      "  consolidator pause 3 -c cluster.ini\n" },
+    { "recover", "JOB", "resume a paused post-copy move on a new channel",
+      "  consolidator recover 3 -c cluster.ini\n" },
     { "stop", "", "stop the daemon; its VMs keep running (--vms: them too)",
       "  consolidator stop -c cluster.ini\n"
       "  consolidator stop --vms -c cluster.ini\n" },
@@ -366,7 +371,8 @@ static int cmd_migrate(int argc, char **argv)
     }
 }
 
-static int cmd_cancel(int argc, char **argv)
+/* cancel, pause, recover: a command on one job of this run. */
+static int cmd_job(const char *name, int argc, char **argv)
 {
     json_object *args = json_object_new_object();
     char *end;
@@ -374,10 +380,10 @@ static int cmd_cancel(int argc, char **argv)
 
     if (argc != 2 || (id = g_ascii_strtoll(argv[1], &end, 10)) <= 0 || *end) {
         json_object_put(args);
-        die("usage: consolidator cancel JOB (a job number from 'jobs')");
+        die("usage: consolidator %s JOB (a job number from 'jobs')", name);
     }
     json_object_object_add(args, "job", json_object_new_int64(id));
-    g_autoptr(json_object) job = request("cancel", args);
+    g_autoptr(json_object) job = request(name, args);
     opt_json ? print_json(job) : print_job(job);
     return 0;
 }
@@ -548,8 +554,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "consolidator %s: %s\n", cmd->name, err->message);
         return 2;
     }
-    if (strcmp(cmd->name, "migrate") != 0 && strcmp(cmd->name, "cancel") != 0 &&
-        argc > 1) {
+    bool job_cmd = strcmp(cmd->name, "cancel") == 0 ||
+                   strcmp(cmd->name, "pause") == 0 ||
+                   strcmp(cmd->name, "recover") == 0;
+    if (strcmp(cmd->name, "migrate") != 0 && !job_cmd && argc > 1) {
         fprintf(stderr, "consolidator %s: unexpected argument '%s'\n",
                 cmd->name, argv[1]);
         return 2;
@@ -563,8 +571,8 @@ int main(int argc, char **argv)
     if (strcmp(cmd->name, "migrate") == 0) {
         return cmd_migrate(argc, argv);
     }
-    if (strcmp(cmd->name, "cancel") == 0) {
-        return cmd_cancel(argc, argv);
+    if (job_cmd) {
+        return cmd_job(cmd->name, argc, argv);
     }
     if (strcmp(cmd->name, "history") == 0) {
         return cmd_history();

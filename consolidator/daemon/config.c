@@ -290,7 +290,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "downtime_limit", "max_bandwidth", "autopilot", "link_rate", "qemu",
         "kernel", "initrd", "accel", "firmware", "hot_first", "hot_track_ms",
         "send_buffer", "fault_window", "pacing", "driver", "domains",
-        "require_metadata", "peer_to_peer", "metrics", NULL
+        "require_metadata", "peer_to_peer", "metrics", "recover_timeout", NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -355,6 +355,8 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
                  errp) ||
         !get_u64(p, g, "max_bandwidth", 0, 0, 1 << 20, &c->max_bandwidth,
                  errp) ||
+        !get_u64(p, g, "recover_timeout", 600, 0, 86400 * 7,
+                 &c->recover_timeout_s, errp) ||
         !get_bool(p, g, "autopilot", true, &c->autopilot, errp) ||
         !get_bool(p, g, "hot_first", true, &c->hot_first, errp) ||
         !get_u64(p, g, "hot_track_ms", 300, 0, 60000, &c->hot_track_ms,

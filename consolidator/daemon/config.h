@@ -79,6 +79,8 @@ typedef struct PpConfig {
     PpMigMode mode;         /* for moves the policy plans */
     guint64 downtime_ms;    /* pre-copy downtime limit */
     guint64 max_bandwidth;  /* pre-copy MiB/s, 0 = unlimited */
+    guint64 recover_timeout_s; /* retry a paused post-copy this long; 0:
+                                * only on request */
     /* post-copy extensions of our QEMU, used when its schema has them */
     bool hot_first;         /* x-postcopy-hot-first, hot sets kept per VM */
     guint64 hot_track_ms;   /* x-hot-track-ms when no hot set is known */

@@ -217,23 +217,34 @@ static json_object *handle(PpDaemon *d, const char *cmd, json_object *args,
         job = job_start(d, vm, h, &mode, "manual", errp);
         return job ? job_to_json(job) : NULL;
     }
-    if (strcmp(cmd, "cancel") == 0) {
+    if (strcmp(cmd, "cancel") == 0 || strcmp(cmd, "pause") == 0 ||
+        strcmp(cmd, "recover") == 0) {
         json_object *id;
+        Job *job = NULL;
+        bool ok;
+
         if (!args || !json_object_object_get_ex(args, "job", &id) ||
             !json_object_is_type(id, json_type_int)) {
             g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                        "cancel needs an integer argument 'job'");
+                        "%s needs an integer argument 'job'", cmd);
             return NULL;
         }
-        for (guint i = 0; i < d->jobs->len; i++) {
+        for (guint i = 0; i < d->jobs->len && !job; i++) {
             Job *j = d->jobs->pdata[i];
             if (j->id == json_object_get_int64(id)) {
-                return job_cancel(j, errp) ? job_to_json(j) : NULL;
+                job = j;
             }
         }
-        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "no job %" G_GINT64_FORMAT
-                    " in this run", json_object_get_int64(id));
-        return NULL;
+        if (!job) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "no job %"
+                        G_GINT64_FORMAT " in this run",
+                        json_object_get_int64(id));
+            return NULL;
+        }
+        ok = strcmp(cmd, "cancel") == 0 ? job_cancel(job, errp) :
+             strcmp(cmd, "pause") == 0 ? job_pause(job, errp) :
+             job_recover(job, errp);
+        return ok ? job_to_json(job) : NULL;
     }
     if (strcmp(cmd, "stop") == 0) {
         json_object *vms = NULL;

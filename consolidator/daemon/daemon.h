@@ -67,6 +67,9 @@ typedef enum JobState {
                      * faults pages from the source, which must never be
                      * resumed */
     JOB_COMPLETING, /* source sent everything; waiting for the destination */
+    JOB_PAUSED,     /* switched, and the post-copy channel is down: both
+                     * QEMUs wait (postcopy-paused) for a recovery on a
+                     * new channel; the guest stalls on remote faults */
     JOB_DONE,       /* the destination owns the guest; source retired */
     JOB_FAILED,     /* failed before the switch: guest still on the source */
     JOB_CANCELLED,  /* cancelled before the switch: guest still on the source */
@@ -88,6 +91,14 @@ struct Job {
     bool aborting;          /* the driver is stopping the move */
     JobState abort_end;
     guint postcopy_source;
+    /* Post-copy recovery (PAUSED): */
+    bool operator_paused;   /* paused on request: recover only on request */
+    bool recovering;        /* the driver tries a recovery now */
+    guint recover_source;   /* the next automatic attempt */
+    guint recover_attempts; /* since the last pause */
+    double t_paused;        /* when it paused (wall clock) */
+    double recover_until;   /* no automatic attempt after this */
+    gint64 pauses, recoveries;
     double t_start, t_stop, t_resume, t_end;  /* wall clock, seconds */
     gint64 bytes, postcopy_requests;
     PpPostcopyStats pc;     /* our QEMU's counters, both sides */
@@ -193,6 +204,15 @@ void job_completed(Job *job);
 void job_failed(Job *job, const char *why);
 /* The driver's answer to migrate_abort. */
 void job_aborted(Job *job, bool guest_on_source);
+/* After the switch the post-copy channel went down (or a pause was asked
+ * for, or a recovery attempt failed) and both QEMUs wait for a recovery. */
+void job_paused(Job *job, const char *why);
+/* A recovery worked: post-copy runs again on a new channel. */
+void job_recovered(Job *job);
+
+/* The operator's pause and recovery (control socket). */
+bool job_pause(Job *job, GError **errp);
+bool job_recover(Job *job, GError **errp);
 
 /* metrics.c: Prometheus text on GET /metrics (config: metrics =) */
 bool pp_metrics_listen(PpDaemon *d, GError **errp);

@@ -4,15 +4,19 @@
  *   STARTING -> PRECOPY -> [POSTCOPY ->] COMPLETING -> DONE
  *        \__________\___________________________/-> FAILED
  *        \__________\___________________________/-> CANCELLED
- *                          POSTCOPY/COMPLETING -> BROKEN
+ *                    POSTCOPY/COMPLETING <-> PAUSED
+ *                    POSTCOPY/COMPLETING/PAUSED -> BROKEN
  *
  * The driver carries the migration out and reports its steps (driver.h);
  * this file decides what they mean.  Before the switch (STARTING..PRECOPY)
  * any failure or a cancel has the driver drop the destination and leave
  * the guest running on the source: FAILED and CANCELLED lose no VM.  Once
  * the guest runs on the destination the source holds pages only it has:
- * the source is never resumed, and a failure from there on is BROKEN
- * (both sides are kept for recovery).  Every transition goes through
+ * the source is never resumed.  A post-copy channel that goes down with
+ * both QEMUs alive is PAUSED: the job has the driver recover it on a new
+ * channel, again with back-off until recover_timeout, or when the
+ * operator asks.  A failure that leaves no way to recover (a QEMU died)
+ * is BROKEN (what is left is kept).  Every transition goes through
  * job_set_state(), which checks it, stores the phase in the database and
  * records an event.
  *
@@ -34,6 +38,7 @@ static const char *const state_names[JOB__MAX] = {
     [JOB_FAILED] = "failed",
     [JOB_CANCELLED] = "cancelled",
     [JOB_BROKEN] = "broken",
+    [JOB_PAUSED] = "paused",
 };
 
 const char *job_state_name(JobState s)
@@ -60,11 +65,16 @@ static const unsigned allowed[JOB__MAX] = {
                      1u << JOB_CANCELLED,
     /* PRECOPY -> BROKEN: QEMU switched before we saw it. */
     [JOB_PRECOPY] = 1u << JOB_POSTCOPY | 1u << JOB_COMPLETING |
-                    1u << JOB_FAILED | 1u << JOB_CANCELLED | 1u << JOB_BROKEN,
-    [JOB_POSTCOPY] = 1u << JOB_COMPLETING | 1u << JOB_BROKEN,
+                    1u << JOB_FAILED | 1u << JOB_CANCELLED | 1u << JOB_BROKEN |
+                    1u << JOB_PAUSED,
+    [JOB_POSTCOPY] = 1u << JOB_COMPLETING | 1u << JOB_BROKEN |
+                     1u << JOB_PAUSED,
     /* COMPLETING -> FAILED: a converged pre-copy whose destination failed;
      * the paused source is resumed. */
-    [JOB_COMPLETING] = 1u << JOB_DONE | 1u << JOB_BROKEN | 1u << JOB_FAILED,
+    [JOB_COMPLETING] = 1u << JOB_DONE | 1u << JOB_BROKEN | 1u << JOB_FAILED |
+                       1u << JOB_PAUSED,
+    /* PAUSED -> POSTCOPY: recovered. */
+    [JOB_PAUSED] = 1u << JOB_POSTCOPY | 1u << JOB_BROKEN,
 };
 
 static void job_set_state(Job *job, JobState to, const char *detail)
@@ -99,6 +109,10 @@ static void job_stop_timers(Job *job)
         g_source_remove(job->postcopy_source);
         job->postcopy_source = 0;
     }
+    if (job->recover_source) {
+        g_source_remove(job->recover_source);
+        job->recover_source = 0;
+    }
 }
 
 /* Still driving the migration (not over, not being aborted). */
@@ -126,9 +140,9 @@ static void job_broken(Job *job, const char *why)
     job_set_state(job, JOB_BROKEN, why);
     vm->state = VM_BROKEN;
     pp_daemon_event(job->d, "alert", vm->name,
-                    "move failed after the guest switched hosts (%s); the "
-                    "source is not resumed, both sides are kept for "
-                    "recovery", why);
+                    "move failed after the guest switched hosts (%s) with "
+                    "no way to recover it; the source is not resumed and "
+                    "what is left of both sides is kept", why);
     /* The VM keeps its job: it is the record of where the guest is. */
     job_stop_timers(job);
     job->d->last_relocation = pp_wall_now();
@@ -220,6 +234,10 @@ void job_completed(Job *job)
         /* over before the driver saw it run */
         job_set_state(job, JOB_PRECOPY, NULL);
     }
+    if (job->state == JOB_PAUSED) {
+        /* a recovery carried it to the end before it was seen running */
+        job_recovered(job);
+    }
     if (job->state != JOB_COMPLETING) {
         job_source_done(job);
     }
@@ -274,6 +292,160 @@ void job_source_done(Job *job)
     if (job->state == JOB_PRECOPY || job->state == JOB_POSTCOPY) {
         job_set_state(job, JOB_COMPLETING, "source sent everything");
     }
+}
+
+/* ---- post-copy recovery ---- */
+
+#define RECOVER_FIRST_S 1.0
+#define RECOVER_MAX_S 30.0
+
+static gboolean on_recover_timer(gpointer opaque);
+
+/* Ask the driver for one recovery attempt now. */
+static void job_try_recover(Job *job)
+{
+    job->recovering = true;
+    job->recover_attempts++;
+    pp_daemon_event(job->d, "move-recover", job->vm->name,
+                    "job %" G_GINT64_FORMAT ": recovering post-copy on a new "
+                    "channel (attempt %u)", job->id, job->recover_attempts);
+    job->d->drv->ops->migrate_recover(job->d->drv, job);
+}
+
+/* The next automatic attempt, with back-off; none past the deadline. */
+static void job_schedule_recover(Job *job)
+{
+    guint64 limit = job->d->cfg->recover_timeout_s;
+    double delay, left;
+
+    if (job->operator_paused || job->recover_source || limit == 0) {
+        return;
+    }
+    left = job->recover_until - pp_wall_now();
+    if (left <= 0) {
+        pp_daemon_event(job->d, "alert", job->vm->name,
+                        "job %" G_GINT64_FORMAT ": post-copy still paused "
+                        "after %u recovery attempts in %" G_GUINT64_FORMAT
+                        " s; the guest waits for `consolidator recover %"
+                        G_GINT64_FORMAT "`", job->id, job->recover_attempts,
+                        limit, job->id);
+        return;
+    }
+    delay = RECOVER_FIRST_S;
+    for (guint i = 1; i < job->recover_attempts && delay < RECOVER_MAX_S;
+         i++) {
+        delay *= 2;
+    }
+    delay = MIN(MIN(delay, RECOVER_MAX_S), left);
+    job->recover_source = g_timeout_add((guint)(delay * 1000),
+                                        on_recover_timer, job);
+}
+
+static gboolean on_recover_timer(gpointer opaque)
+{
+    Job *job = opaque;
+
+    job->recover_source = 0;
+    if (job->state == JOB_PAUSED && job_live(job) && !job->recovering) {
+        job_try_recover(job);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+void job_paused(Job *job, const char *why)
+{
+    if (!job_live(job)) {
+        return;
+    }
+    job->switched = true;
+    job->switch_requested = true;
+    if (job->state == JOB_PAUSED) {
+        if (job->recovering) {
+            /* An attempt failed; both sides still wait. */
+            job->recovering = false;
+            pp_daemon_event(job->d, "warning", job->vm->name,
+                            "job %" G_GINT64_FORMAT ": recovery attempt %u "
+                            "failed: %s", job->id, job->recover_attempts,
+                            why);
+            job_schedule_recover(job);
+        }
+        return;
+    }
+    if (job->state == JOB_STARTING) {
+        job_set_state(job, JOB_PRECOPY, NULL);
+    }
+    job->pauses++;
+    job->recover_attempts = 0;
+    job->t_paused = pp_wall_now();
+    job->recover_until = job->t_paused + (double)job->d->cfg->recover_timeout_s;
+    job_set_state(job, JOB_PAUSED, why);
+    if (!job->operator_paused) {
+        job_schedule_recover(job);
+    }
+}
+
+void job_recovered(Job *job)
+{
+    if (!job_live(job) || job->state != JOB_PAUSED) {
+        return;
+    }
+    g_autofree char *detail = g_strdup_printf(
+        "recovered after %.1f s (attempt %u)", pp_wall_now() - job->t_paused,
+        job->recover_attempts);
+
+    job->recovering = false;
+    job->operator_paused = false;
+    job->recoveries++;
+    if (job->recover_source) {
+        g_source_remove(job->recover_source);
+        job->recover_source = 0;
+    }
+    job_set_state(job, JOB_POSTCOPY, detail);
+}
+
+bool job_pause(Job *job, GError **errp)
+{
+    if (!job_live(job) ||
+        (job->state != JOB_POSTCOPY && job->state != JOB_COMPLETING)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "job %" G_GINT64_FORMAT " is %s: only a post-copy "
+                    "(postcopy, completing) can be paused", job->id,
+                    job_state_name(job->state));
+        return false;
+    }
+    job->operator_paused = true;
+    pp_daemon_event(job->d, "move-pause", job->vm->name,
+                    "job %" G_GINT64_FORMAT ": pausing post-copy on request",
+                    job->id);
+    job->d->drv->ops->migrate_pause(job->d->drv, job);
+    return true;
+}
+
+bool job_recover(Job *job, GError **errp)
+{
+    if (!job_live(job) || job->state != JOB_PAUSED) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "job %" G_GINT64_FORMAT " is %s, not paused", job->id,
+                    job_state_name(job->state));
+        return false;
+    }
+    if (job->recovering) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "job %" G_GINT64_FORMAT " is recovering already",
+                    job->id);
+        return false;
+    }
+    /* The operator's request: automatic attempts resume from here. */
+    job->operator_paused = false;
+    job->recover_until = pp_wall_now() +
+                         (double)job->d->cfg->recover_timeout_s;
+    job->recover_attempts = 0;
+    if (job->recover_source) {
+        g_source_remove(job->recover_source);
+        job->recover_source = 0;
+    }
+    job_try_recover(job);
+    return true;
 }
 
 static gboolean on_postcopy_timer(gpointer opaque)
@@ -433,6 +605,14 @@ Job *job_adopt(PpDaemon *d, const PpJobRow *row, Vm *vm, Host *from,
                     "job %" G_GINT64_FORMAT " %s -> %s (%s) carried on in "
                     "phase %s (was %s)", job->id, from->name, to->name,
                     row->mode, job_state_name(state), row->phase);
+    if (state == JOB_PAUSED) {
+        /* Found waiting for a recovery: the same as a pause seen live. */
+        job->pauses = 1;
+        job->t_paused = pp_wall_now();
+        job->recover_until = job->t_paused +
+                             (double)d->cfg->recover_timeout_s;
+        job_schedule_recover(job);
+    }
     return job;
 }
 
@@ -463,6 +643,11 @@ json_object *job_to_json(const Job *job)
     json_object_object_add(o, "bytes", json_object_new_int64(job->bytes));
     json_object_object_add(o, "postcopy-requests",
                            json_object_new_int64(job->postcopy_requests));
+    json_object_object_add(o, "pauses", json_object_new_int64(job->pauses));
+    json_object_object_add(o, "recoveries",
+                           json_object_new_int64(job->recoveries));
+    json_object_object_add(o, "recovering",
+                           json_object_new_boolean(job->recovering));
 #define OPT_INT(key, v) json_object_object_add(o, key, (v) >= 0 ? \
                                                json_object_new_int64(v) : NULL)
     OPT_INT("remote-faults", job->pc.remote_faults);

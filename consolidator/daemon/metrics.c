@@ -135,8 +135,8 @@ char *pp_metrics_text(PpDaemon *d)
 
     /* Moves of this run, by mode and outcome. */
     double sw_sum = 0, dur_sum = 0;
-    guint sw_n = 0, dur_n = 0, active = 0;
-    gint64 requests = 0, faults = 0;
+    guint sw_n = 0, dur_n = 0, active = 0, paused = 0;
+    gint64 requests = 0, faults = 0, pauses = 0, recoveries = 0;
     for (guint i = 0; i < d->jobs->len; i++) {
         Job *job = d->jobs->pdata[i];
         g_autofree char *mode = pp_mig_mode_str(&job->mode);
@@ -144,8 +144,11 @@ char *pp_metrics_text(PpDaemon *d)
                                     job_state_name(job->state));
         gpointer n = g_hash_table_lookup(moves, key);
 
+        pauses += job->pauses;
+        recoveries += job->recoveries;
         if (job_is_active(job)) {
             active++;
+            paused += job->state == JOB_PAUSED;
             g_free(key);
             continue;
         }
@@ -173,6 +176,17 @@ char *pp_metrics_text(PpDaemon *d)
     }
     help(o, "postpack_moves_in_flight", "gauge", "Moves running now");
     g_string_append_printf(o, "postpack_moves_in_flight %u\n", active);
+    help(o, "postpack_moves_paused", "gauge",
+         "Post-copy moves paused now, waiting for a recovery");
+    g_string_append_printf(o, "postpack_moves_paused %u\n", paused);
+    help(o, "postpack_postcopy_pauses_total", "counter",
+         "Post-copy channel breaks (and requested pauses) of this run");
+    g_string_append_printf(o, "postpack_postcopy_pauses_total %" G_GINT64_FORMAT
+                           "\n", pauses);
+    help(o, "postpack_postcopy_recoveries_total", "counter",
+         "Paused post-copy moves resumed on a new channel");
+    g_string_append_printf(o, "postpack_postcopy_recoveries_total %"
+                           G_GINT64_FORMAT "\n", recoveries);
     help(o, "postpack_move_switchover_seconds", "summary",
          "From the source's stop to the destination's resume, moves done");
     g_string_append_printf(o, "postpack_move_switchover_seconds_sum %.17g\n"

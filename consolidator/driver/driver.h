@@ -19,7 +19,8 @@
  *   pp_daemon_vm_lost()       a VM whose process disappeared
  *   pp_daemon_sample_host(), pp_daemon_sample_vm()   samples
  *   job_migrating(), job_switched(), job_source_done(), job_completed(),
- *   job_failed(), job_aborted()   what a migration it carries out did
+ *   job_failed(), job_aborted(), job_paused(), job_recovered()
+ *                             what a migration it carries out did
  *   pp_daemon_event()         anything worth a line in the log and store
  *
  * Every operation runs on the daemon's GLib main loop and must not block
@@ -78,6 +79,18 @@ struct PpDriverOps {
      * it is known that the destination does not run the guest.
      */
     void (*migrate_abort)(PpDriver *drv, Job *job);
+    /*
+     * After the switch: pause the post-copy (close its channel; both QEMUs
+     * keep the guest's state) and report job_paused() once it is paused.
+     */
+    void (*migrate_pause)(PpDriver *drv, Job *job);
+    /*
+     * A PAUSED job: resume the post-copy on a new channel, reporting
+     * job_recovered() once it runs again, or job_paused() with the reason
+     * when this attempt failed and both sides still wait.  A QEMU found
+     * dead is job_failed().
+     */
+    void (*migrate_recover)(PpDriver *drv, Job *job);
     /* Free the driver's part of a job (job->priv); the job is over. */
     void (*job_release)(PpDriver *drv, Job *job);
     /* Add driver-specific members to a VM's JSON (e.g. "pid"). */

@@ -97,8 +97,16 @@ typedef struct LvJob {
     bool downtime_set;
     bool hot_set_read;
     int switch_tries;
+    guint polls;
+    bool info_after_switch; /* the source's counters read since the switch */
+    char *switch_error;     /* libvirt's last refusal of the switch */
+    bool finishing;         /* finish() ran: the end is being recorded */
     guint switch_retry;
     bool checking;          /* an abort's state check in flight */
+    char *call_error;       /* the migration call failed once post-copy
+                             * was asked for: the next poll says whether
+                             * post-copy paused or the move failed */
+    bool pause_pending;
 } LvJob;
 
 static LvHost *LH(const Host *h) { return h->priv; }
@@ -437,8 +445,12 @@ static void sample_run(LvWork *w)
     unsigned int stats = VIR_DOMAIN_STATS_STATE | VIR_DOMAIN_STATS_CPU_TOTAL |
                          VIR_DOMAIN_STATS_BALLOON | VIR_DOMAIN_STATS_VCPU |
                          VIR_DOMAIN_STATS_INTERFACE | VIR_DOMAIN_STATS_BLOCK;
+    /* NOWAIT: a domain busy with a job (a migration) reports what it
+     * can at once instead of queueing behind the migration's own
+     * monitor calls. */
     int n = virConnectGetAllDomainStats(
-        w->conn, stats, &recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE);
+        w->conn, stats, &recs, VIR_CONNECT_GET_ALL_DOMAINS_STATS_ACTIVE |
+        VIR_CONNECT_GET_ALL_DOMAINS_STATS_NOWAIT);
 
     s->t = g_get_real_time() / 1e6;
     s->t_us = g_get_monotonic_time();
@@ -997,6 +1009,11 @@ static void migrate_done(LvDriver *ld, LvWork *w)
         abort_check(ld, job);
     } else if (w->rc == 0) {
         finish(ld, job);
+    } else if (job->switch_requested) {
+        /* Post-copy may have paused (recoverable) rather than failed:
+         * the next poll reads the domain's state and decides. */
+        g_free(LJ(job)->call_error);
+        LJ(job)->call_error = g_strdup(w->err);
     } else {
         job_failed(job, w->err);
     }
@@ -1016,11 +1033,37 @@ static json_object *qmp_cmd(const char *cmd, json_object *args)
 
 static gboolean on_poll_timer(gpointer opaque);
 
+/* How the migration call moves @job (a recovery uses the same). */
+static MigData *mig_data_new(const Job *job)
+{
+    const PpConfig *cfg = job->d->cfg;
+    LvHost *dst = LH(job->to);
+    MigData *m = g_new0(MigData, 1);
+
+    m->qmp = g_ptr_array_new_with_free_func(json_free);
+    m->warnings = g_ptr_array_new_with_free_func(g_free);
+    m->flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PERSIST_DEST;
+    if (job->mode.kind != PP_MIG_PRECOPY) {
+        m->flags |= VIR_MIGRATE_POSTCOPY;
+    }
+    if (cfg->peer_to_peer) {
+        m->flags |= VIR_MIGRATE_PEER2PEER;
+        m->dconnuri = g_strdup(dst->cfg->peer_uri);
+    } else {
+        m->dconn = dst->conn;
+        virConnectRef(m->dconn);
+    }
+    if (dst->cfg->migration_address) {
+        m->migrate_uri = g_strdup_printf("tcp://%s",
+                                         dst->cfg->migration_address);
+    }
+    m->bandwidth = cfg->max_bandwidth;
+    return m;
+}
+
 static bool lv_migrate_start(PpDriver *drv, Job *job, GError **errp)
 {
     LvDriver *ld = (LvDriver *)drv;
-    PpDaemon *d = ld->d;
-    const PpConfig *cfg = d->cfg;
     Vm *vm = job->vm;
     LvHost *src = LH(job->from), *dst = LH(job->to);
     virDomainPtr dom;
@@ -1040,26 +1083,8 @@ static bool lv_migrate_start(PpDriver *drv, Job *job, GError **errp)
                     virGetLastErrorMessage());
         return false;
     }
-    m = g_new0(MigData, 1);
-    m->qmp = g_ptr_array_new_with_free_func(json_free);
-    m->warnings = g_ptr_array_new_with_free_func(g_free);
-    m->flags = VIR_MIGRATE_LIVE | VIR_MIGRATE_PERSIST_DEST;
-    if (job->mode.kind != PP_MIG_PRECOPY) {
-        m->flags |= VIR_MIGRATE_POSTCOPY;
-    }
-    if (cfg->peer_to_peer) {
-        m->flags |= VIR_MIGRATE_PEER2PEER;
-        m->dconnuri = g_strdup(dst->cfg->peer_uri);
-    } else {
-        m->dconn = dst->conn;
-        virConnectRef(m->dconn);
-    }
-    if (dst->cfg->migration_address) {
-        m->migrate_uri = g_strdup_printf("tcp://%s",
-                                         dst->cfg->migration_address);
-    }
+    m = mig_data_new(job);
     m->dst_cpus = g_strdup(dst->cfg->cpus);
-    m->bandwidth = cfg->max_bandwidth;
     /* Our QEMU's extensions: libvirt sets only the capabilities and
      * parameters it knows, so these stay as set here. */
     if (vm->has_instant || vm->has_hot_first) {
@@ -1104,10 +1129,13 @@ typedef struct PollData {
     guint64 processed, postcopy_reqs;
     bool have_reqs;
     int state, reason;
+    bool have_state;        /* state and reason were read */
     bool dst_runs;          /* checked when the source is gone or idle */
+    bool dst_postcopy_failed; /* ... running, reason post-copy failed */
     bool read_hot_set;
     json_object *hot_set;
     bool read_info;         /* our QEMU: its query-migrate counters */
+    bool after_switch;      /* ... asked for after the switch */
     json_object *info;
 } PollData;
 
@@ -1145,7 +1173,9 @@ static void poll_run(LvWork *w)
         }
         virTypedParamsFree(params, np);
     }
-    if (w->dom && virDomainGetState(w->dom, &pd->state, &pd->reason, 0) < 0) {
+    pd->have_state = w->dom &&
+                     virDomainGetState(w->dom, &pd->state, &pd->reason, 0) == 0;
+    if (w->dom && !pd->have_state) {
         pd->type = -1;
     }
     if (w->dom && pd->read_hot_set) {
@@ -1159,9 +1189,12 @@ static void poll_run(LvWork *w)
     if ((pd->type == -1 || pd->type == VIR_DOMAIN_JOB_NONE) && w->conn) {
         /* w->conn is the destination's: does the guest run there? */
         virDomainPtr dd = virDomainLookupByName(w->conn, w->name);
-        int st = 0;
-        if (dd && virDomainGetState(dd, &st, NULL, 0) == 0) {
+        int st = 0, reason = 0;
+        if (dd && virDomainGetState(dd, &st, &reason, 0) == 0) {
             pd->dst_runs = st == VIR_DOMAIN_RUNNING;
+            pd->dst_postcopy_failed =
+                st == VIR_DOMAIN_RUNNING &&
+                reason == VIR_DOMAIN_RUNNING_POSTCOPY_FAILED;
         }
         if (dd) {
             virDomainFree(dd);
@@ -1229,6 +1262,7 @@ static void poll_done(LvDriver *ld, LvWork *w)
     }
     if (pd->info) {
         pp_postcopy_stats_update(&job->pc, pd->info);
+        lj->info_after_switch |= pd->after_switch;
     }
     if (job->aborting) {
         return;
@@ -1247,7 +1281,7 @@ static void poll_done(LvDriver *ld, LvWork *w)
             set_downtime(ld, job);
         }
     }
-    if (pd->type >= 0 && pd->state == VIR_DOMAIN_PAUSED &&
+    if (pd->have_state && pd->state == VIR_DOMAIN_PAUSED &&
         pd->reason == VIR_DOMAIN_PAUSED_POSTCOPY) {
         if (job->state == JOB_STARTING) {
             job_migrating(job);
@@ -1256,19 +1290,56 @@ static void poll_done(LvDriver *ld, LvWork *w)
             job->t_stop = pp_wall_now();
         }
         job_switched(job);
-    } else if (pd->type >= 0 && pd->state == VIR_DOMAIN_PAUSED &&
-               pd->reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) {
-        job_switched(job);
-        job_failed(job, "post-copy failed: the source is paused for "
-                   "recovery");
+    } else if ((pd->have_state && pd->state == VIR_DOMAIN_PAUSED &&
+                pd->reason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) ||
+               pd->dst_postcopy_failed) {
+        /* The channel broke after the switch; libvirt keeps both sides
+         * for VIR_MIGRATE_POSTCOPY_RESUME.  While paused this stays so
+         * until a recovery attempt's call says otherwise. */
+        g_clear_pointer(&lj->call_error, g_free);
+        if (job->state != JOB_PAUSED) {
+            job_paused(job, "post-copy failed: both sides wait for a "
+                       "recovery");
+        }
         return;
     }
-    if (lj->adopted && (pd->type == -1 || pd->type == VIR_DOMAIN_JOB_NONE)) {
+    if (job->state == JOB_PAUSED) {
+        if (job->recovering && pd->have_state &&
+            pd->state == VIR_DOMAIN_PAUSED &&
+            pd->reason == VIR_DOMAIN_PAUSED_POSTCOPY) {
+            job_recovered(job);
+        }
+        return;
+    }
+    if (lj->call_error && !lj->thread_running) {
+        /* The call failed and post-copy did not pause: a real failure
+         * (after the switch the job keeps both sides as BROKEN). */
+        g_autofree char *why = NULL;
+        if (pd->type == VIR_DOMAIN_JOB_UNBOUNDED) {
+            return; /* libvirt still winds the job down: the next poll */
+        }
+        why = g_steal_pointer(&lj->call_error);
+        if (pd->have_state && pd->state == VIR_DOMAIN_RUNNING &&
+            !job->switched) {
+            job_failed(job, why);
+            return;
+        }
+        if (!pd->dst_runs) {
+            job_failed(job, why);
+            return;
+        }
+        /* The guest runs on the destination and the source is gone or
+         * idle: libvirt finished the move despite the error. */
+        finish(ld, job);
+        return;
+    }
+    if (!lj->thread_running &&
+        (pd->type == -1 || pd->type == VIR_DOMAIN_JOB_NONE)) {
         /* No call of ours to return: the hosts say how it ended. */
         if (pd->dst_runs && (pd->type == -1 ||
                              pd->state != VIR_DOMAIN_RUNNING)) {
             finish(ld, job);
-        } else if (pd->type != -1 && pd->state == VIR_DOMAIN_RUNNING &&
+        } else if (pd->have_state && pd->state == VIR_DOMAIN_RUNNING &&
                    !job->switched) {
             job_failed(job, "the migration ended without the guest moving");
         }
@@ -1288,13 +1359,19 @@ static gboolean on_poll_timer(gpointer opaque)
         return G_SOURCE_CONTINUE;
     }
     dom = virDomainLookupByName(LH(job->from)->conn, job->vm->name);
-    if (!dom && !lj->adopted) {
+    if (!dom && lj->thread_running) {
         return G_SOURCE_CONTINUE; /* the call's return says how it ended */
     }
     pd = g_new0(PollData, 1);
     pd->read_hot_set = job->switched && !lj->hot_set_read &&
                        job_hot_first(job) && dom;
-    pd->read_info = job_hot_first(job) && dom;
+    /* The source's own counters (tracking window, hot set, push): once a
+     * second, and at the first poll after the switch (each is a monitor
+     * call that queues with libvirt's own). */
+    pd->read_info = job_hot_first(job) && dom &&
+                    (lj->polls++ % 4 == 0 ||
+                     (job->switched && !lj->info_after_switch));
+    pd->after_switch = job->switched;
     w = work_new(ld, poll_run, poll_done, LH(job->to)->conn, dom);
     if (dom) {
         virDomainFree(dom);
@@ -1335,14 +1412,19 @@ static void switch_done(LvDriver *ld, LvWork *w)
     if (!job || w->rc == 0 || job->aborting || job->switched) {
         return;
     }
-    /* libvirt refuses until its migration job reached QEMU: try again. */
-    if (++LJ(job)->switch_tries < SWITCH_TRIES &&
-        job->state == JOB_PRECOPY) {
-        LJ(job)->switch_retry = g_timeout_add(200, on_switch_retry, job);
-        return;
+    g_free(LJ(job)->switch_error);
+    LJ(job)->switch_error = g_strdup(w->err);
+    /* libvirt refuses until its migration job reached QEMU: try again
+     * as long as the move is in pre-copy (finish() reports a move that
+     * completed without switching), with one warning on the way. */
+    if (++LJ(job)->switch_tries == SWITCH_TRIES) {
+        pp_daemon_event(ld->d, "warning", job->vm->name,
+                        "virDomainMigrateStartPostCopy refused %d times: "
+                        "%s; still trying", SWITCH_TRIES, w->err);
     }
-    pp_daemon_event(ld->d, "warning", job->vm->name,
-                    "virDomainMigrateStartPostCopy: %s", w->err);
+    if (job->state == JOB_PRECOPY) {
+        LJ(job)->switch_retry = g_timeout_add(200, on_switch_retry, job);
+    }
 }
 
 static void lv_migrate_switch(PpDriver *drv, Job *job)
@@ -1406,6 +1488,20 @@ static void finish(LvDriver *ld, Job *job)
 {
     LvWork *w;
 
+    if (LJ(job)->finishing) {
+        return; /* the call's return and a poll both saw the end */
+    }
+    LJ(job)->finishing = true;
+    if (job->switch_requested && !job->switched &&
+        job->mode.kind != PP_MIG_PRECOPY) {
+        /* Pre-copy converged before libvirt took the switch. */
+        pp_daemon_event(ld->d, "warning", job->vm->name,
+                        "job %" G_GINT64_FORMAT ": post-copy was asked for "
+                        "but the move completed in pre-copy (%d switch "
+                        "attempts%s%s)", job->id, LJ(job)->switch_tries + 1,
+                        LJ(job)->switch_error ? "; libvirt: " : "",
+                        LJ(job)->switch_error ? LJ(job)->switch_error : "");
+    }
     if (!job->switched && job->t_resume == 0) {
         job->t_resume = pp_wall_now();
     }
@@ -1513,6 +1609,112 @@ static void lv_migrate_abort(PpDriver *drv, Job *job)
     abort_check(ld, job);
 }
 
+/* ---- post-copy pause and recovery ---- */
+
+static void pause_run(LvWork *w)
+{
+    if (virDomainAbortJobFlags(w->dom, VIR_DOMAIN_ABORT_JOB_POSTCOPY) < 0) {
+        work_fail(w);
+    }
+}
+
+static void pause_done(LvDriver *ld, LvWork *w)
+{
+    Job *job = live_job(ld, w->job_id);
+
+    if (!job) {
+        return;
+    }
+    LJ(job)->pause_pending = false;
+    if (w->rc < 0) {
+        job->operator_paused = false;
+        pp_daemon_event(ld->d, "warning", job->vm->name,
+                        "virDomainAbortJobFlags(POSTCOPY): %s", w->err);
+    }
+    /* Paused: the polls see the source's post-copy-failed state. */
+}
+
+static void lv_migrate_pause(PpDriver *drv, Job *job)
+{
+    LvDriver *ld = (LvDriver *)drv;
+    virDomainPtr dom = vm_dom(job->from, job->vm->name);
+    LvWork *w;
+
+    if (!dom || LJ(job)->pause_pending) {
+        if (!dom) {
+            job->operator_paused = false;
+            pp_daemon_event(ld->d, "warning", job->vm->name, "cannot pause: "
+                            "no domain on %s", job->from->name);
+        }
+        return;
+    }
+    LJ(job)->pause_pending = true;
+    w = work_new(ld, pause_run, pause_done, NULL, dom);
+    virDomainFree(dom);
+    w->job_id = job->id;
+    work_submit(ld, w, false);
+}
+
+static void recover_done(LvDriver *ld, LvWork *w)
+{
+    Job *job = live_job(ld, w->job_id);
+
+    if (!job) {
+        return;
+    }
+    LJ(job)->thread_running = false;
+    if (job->aborting) {
+        return;
+    }
+    if (w->rc == 0) {
+        finish(ld, job);    /* recovered and completed in one call */
+    } else if (job->state == JOB_PAUSED) {
+        job_paused(job, w->err);
+    }
+    /* Else it recovered and failed again: the polls see it paused. */
+}
+
+/*
+ * The same migration call again with VIR_MIGRATE_POSTCOPY_RESUME: libvirt
+ * has the destination listen anew and the source resume onto it, and the
+ * call returns when the move completes (libvirt >= 8.5).
+ */
+static void lv_migrate_recover(PpDriver *drv, Job *job)
+{
+    LvDriver *ld = (LvDriver *)drv;
+    LvJob *lj = LJ(job);
+    virDomainPtr dom;
+    MigData *m;
+    LvWork *w;
+
+    if (lj->thread_running) {
+        job_paused(job, "the failed migration call has not returned yet");
+        return;
+    }
+    if (!LH(job->from)->conn || !LH(job->to)->conn) {
+        job_paused(job, "a host of the move is not reachable");
+        return;
+    }
+    dom = virDomainLookupByName(LH(job->from)->conn, job->vm->name);
+    if (!dom) {
+        job_failed(job, "the source domain is gone: nothing to recover");
+        return;
+    }
+    m = mig_data_new(job);
+    m->flags |= VIR_MIGRATE_POSTCOPY | VIR_MIGRATE_POSTCOPY_RESUME;
+    w = work_new(ld, migrate_run, recover_done, LH(job->from)->conn, dom);
+    virDomainFree(dom);
+    w->name = g_strdup(job->vm->name);
+    w->job_id = job->id;
+    w->data = m;
+    w->data_free = mig_data_free;
+    lj->thread_running = true;
+    if (!lj->poll_source) {
+        lj->poll_source = g_timeout_add(POLL_MS, on_poll_timer, job);
+    }
+    work_submit(ld, w, true);
+}
+
 static void lv_job_release(PpDriver *drv, Job *job)
 {
     LvJob *lj = LJ(job);
@@ -1526,6 +1728,8 @@ static void lv_job_release(PpDriver *drv, Job *job)
     if (lj->switch_retry) {
         g_source_remove(lj->switch_retry);
     }
+    g_free(lj->call_error);
+    g_free(lj->switch_error);
     g_free(lj);
     job->priv = NULL;
 }
@@ -1551,9 +1755,12 @@ static void on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event,
     }
     job = vm->job && vm->job->priv && job_is_active(vm->job) ? vm->job :
           NULL;
+    /* The switchover, only as seen from its start (not a switch a
+     * previous daemon saw, nor the events of a recovery). */
     if (job && h == job->from && event == VIR_DOMAIN_EVENT_SUSPENDED &&
         (detail == VIR_DOMAIN_EVENT_SUSPENDED_POSTCOPY ||
-         detail == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED) && !job->t_stop) {
+         detail == VIR_DOMAIN_EVENT_SUSPENDED_MIGRATED) && !job->t_stop &&
+        !job->switched) {
         job->t_stop = pp_wall_now();
     }
     if (job && h == job->from && event == VIR_DOMAIN_EVENT_SUSPENDED &&
@@ -1565,7 +1772,8 @@ static void on_lifecycle(virConnectPtr conn, virDomainPtr dom, int event,
     }
     if (job && h == job->to && event == VIR_DOMAIN_EVENT_RESUMED &&
         (detail == VIR_DOMAIN_EVENT_RESUMED_POSTCOPY ||
-         detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED) && !job->t_resume) {
+         detail == VIR_DOMAIN_EVENT_RESUMED_MIGRATED) && job->t_stop &&
+        !job->t_resume) {
         job->t_resume = pp_wall_now();
     }
     if (!vm->job && h == vm->host && event == VIR_DOMAIN_EVENT_STOPPED &&
@@ -1630,6 +1838,19 @@ static void settle_stale(LvDriver *ld, const PpJobRow *row)
         virDomainGetState(ddom, &dst_state, NULL, 0);
         virDomainFree(ddom);
     }
+    if (sst == VIR_DOMAIN_PAUSED &&
+        sreason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) {
+        /* Post-copy paused while the daemon was away: recover it. */
+        LvJob *lj = g_new0(LvJob, 1);
+        Job *job;
+
+        lj->adopted = true;
+        vm->host = from;
+        job = job_adopt(d, row, vm, from, to, JOB_PAUSED, true, lj);
+        g_ptr_array_remove(d->stale_jobs, (gpointer)row);
+        lj->poll_source = g_timeout_add(POLL_MS, on_poll_timer, job);
+        return;
+    }
     if (src_job) {
         bool post = sst == VIR_DOMAIN_PAUSED &&
                     sreason == VIR_DOMAIN_PAUSED_POSTCOPY;
@@ -1653,14 +1874,6 @@ static void settle_stale(LvDriver *ld, const PpJobRow *row)
         pp_daemon_end_stale_job(d, row, "failed", "the guest runs on the "
                                 "source; the migration ended while the "
                                 "daemon was away");
-    } else if (sst == VIR_DOMAIN_PAUSED &&
-               sreason == VIR_DOMAIN_PAUSED_POSTCOPY_FAILED) {
-        vm->host = from;
-        vm->state = VM_BROKEN;
-        pp_daemon_end_stale_job(d, row, "broken", "post-copy failed while "
-                                "the daemon was away; kept for recovery");
-        pp_daemon_event(d, "alert", vm->name, "post-copy failed while the "
-                        "daemon was away; neither side is resumed");
     }
 }
 
@@ -1853,6 +2066,8 @@ const PpDriverOps pp_driver_libvirt = {
     .migrate_start = lv_migrate_start,
     .migrate_switch = lv_migrate_switch,
     .migrate_abort = lv_migrate_abort,
+    .migrate_pause = lv_migrate_pause,
+    .migrate_recover = lv_migrate_recover,
     .job_release = lv_job_release,
     .vm_describe = lv_vm_describe,
     .vm_release = lv_vm_release,

@@ -76,6 +76,9 @@ typedef struct LocalJob {
     bool src_poll_pending, dst_poll_pending;
     guint poll_source;
     int finish_pending;     /* last queries before retiring the source */
+    /* The last migration status seen of each side (events and polls
+     * report the same one; only a change is acted on). */
+    char *src_status, *dst_status;
 } LocalJob;
 
 static LocalHost *LH(const Host *h) { return h->priv; }
@@ -560,20 +563,38 @@ static bool job_driving(const Job *job)
     return job_is_active(job) && !job->aborting && job->priv;
 }
 
+/* Is @status news for the side whose last status is *@last? */
+static bool status_changed(char **last, const char *status)
+{
+    if (g_strcmp0(*last, status) == 0) {
+        return false;
+    }
+    g_free(*last);
+    *last = g_strdup(status);
+    return true;
+}
+
 static void on_src_status(Job *job, const char *status)
 {
-    if (!job_driving(job) || !status) {
+    if (!job_driving(job) || !status ||
+        !status_changed(&LJ(job)->src_status, status)) {
         return;
     }
     if (strcmp(status, "postcopy-active") == 0) {
-        job_switched(job);
+        if (job->state == JOB_PAUSED) {
+            job_recovered(job);
+        } else {
+            job_switched(job);
+        }
     } else if (strcmp(status, "completed") == 0) {
         LJ(job)->src_completed = true;
         job_source_done(job);
         maybe_finish(job);
+    } else if (strcmp(status, "postcopy-paused") == 0) {
+        /* The channel went down after the switch; both sides wait. */
+        job_paused(job, "source: post-copy paused");
     } else if (strcmp(status, "failed") == 0 ||
-               strcmp(status, "cancelled") == 0 ||
-               strcmp(status, "postcopy-paused") == 0) {
+               strcmp(status, "cancelled") == 0) {
         g_autofree char *why = g_strdup_printf("source migration %s", status);
         job_failed(job, why);
     }
@@ -581,17 +602,17 @@ static void on_src_status(Job *job, const char *status)
 
 static void on_dst_status(Job *job, const char *status)
 {
-    if (!job_driving(job) || !status) {
+    if (!job_driving(job) || !status ||
+        !status_changed(&LJ(job)->dst_status, status)) {
         return;
     }
     if (strcmp(status, "completed") == 0) {
         LJ(job)->dst_completed = true;
         maybe_finish(job);
-    } else if (strcmp(status, "failed") == 0 ||
-               strcmp(status, "postcopy-paused") == 0) {
-        g_autofree char *why = g_strdup_printf("destination migration %s",
-                                               status);
-        job_failed(job, why);
+    } else if (strcmp(status, "postcopy-paused") == 0) {
+        job_paused(job, "destination: post-copy paused");
+    } else if (strcmp(status, "failed") == 0) {
+        job_failed(job, "destination migration failed");
     }
 }
 
@@ -689,7 +710,8 @@ static gboolean on_poll_timer(gpointer opaque)
                     on_src_poll, job);
     }
     if (lj->dst_qmp && !lj->dst_poll_pending &&
-        (job->state == JOB_COMPLETING || job->state == JOB_POSTCOPY)) {
+        (job->state == JOB_COMPLETING || job->state == JOB_POSTCOPY ||
+         job->state == JOB_PAUSED)) {
         lj->dst_poll_pending = true;
         pp_qmp_send(lj->dst_qmp, "query-migrate", NULL, QMP_MS, on_dst_poll,
                     job);
@@ -713,6 +735,103 @@ static void local_migrate_switch(PpDriver *drv, Job *job)
 {
     pp_qmp_send(LV(job->vm)->qmp, "migrate-start-postcopy", NULL, QMP_MS,
                 on_start_postcopy, job);
+}
+
+/* ---- post-copy pause and recovery ---- */
+
+static void on_pause(PpQmp *q, json_object *ret, const GError *err,
+                     gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (!lj_of(job) || !err) {
+        return; /* paused: the MIGRATION events report it */
+    }
+    job->operator_paused = false;
+    pp_daemon_event(job->d, "warning", job->vm->name, "migrate-pause: %s",
+                    err->message);
+}
+
+static void local_migrate_pause(PpDriver *drv, Job *job)
+{
+    pp_qmp_send(LV(job->vm)->qmp, "migrate-pause", NULL, QMP_MS, on_pause,
+                job);
+}
+
+/* The end of one recovery attempt's command chain. */
+static bool recover_step_ok(Job *job, const char *cmd, const GError *err)
+{
+    if (!job_driving(job) || job->state != JOB_PAUSED || !job->recovering) {
+        return false;
+    }
+    if (err) {
+        g_autofree char *why = g_strdup_printf("%s: %s", cmd, err->message);
+        job_paused(job, why);
+        return false;
+    }
+    return true;
+}
+
+static void on_resume(PpQmp *q, json_object *ret, const GError *err,
+                      gpointer opaque)
+{
+    /* Accepted: the source reports postcopy-recover, then -active. */
+    recover_step_ok(opaque, "migrate (resume)", err);
+}
+
+static void on_recover_listening(PpQmp *q, json_object *ret,
+                                 const GError *err, gpointer opaque)
+{
+    Job *job = opaque;
+    g_autoptr(GError) perr = NULL;
+    const char *port;
+
+    if (!recover_step_ok(job, "query-migrate", err)) {
+        return;
+    }
+    if (!(port = pp_mig_listen_port(ret, &perr))) {
+        job_paused(job, perr->message);
+        return;
+    }
+    json_object *args = json_object_new_object();
+    g_autofree char *uri = g_strdup_printf("tcp:%s:%s", job->to->addr, port);
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    json_object_object_add(args, "resume", json_object_new_boolean(true));
+    pp_qmp_send(LV(job->vm)->qmp, "migrate", args, QMP_MS, on_resume, job);
+}
+
+static void on_recover_incoming(PpQmp *q, json_object *ret,
+                                const GError *err, gpointer opaque)
+{
+    Job *job = opaque;
+
+    if (recover_step_ok(job, "migrate-recover", err)) {
+        pp_qmp_send(LJ(job)->dst_qmp, "query-migrate", NULL, QMP_MS,
+                    on_recover_listening, job);
+    }
+}
+
+/*
+ * The destination listens again (migrate-recover on port 0 of its
+ * address), and the source resumes onto it (migrate resume=true), as
+ * QEMU's docs/devel/migration/postcopy.rst describes.
+ */
+static void local_migrate_recover(PpDriver *drv, Job *job)
+{
+    LocalJob *lj = LJ(job);
+    json_object *args;
+    g_autofree char *uri = NULL;
+
+    if (!lj->dst_qmp || !pp_qmp_is_connected(lj->dst_qmp) ||
+        !pp_qmp_is_connected(LV(job->vm)->qmp)) {
+        job_failed(job, "a QEMU of the move is gone: nothing to recover");
+        return;
+    }
+    args = json_object_new_object();
+    uri = g_strdup_printf("tcp:%s:0", job->to->addr);
+    json_object_object_add(args, "uri", json_object_new_string(uri));
+    pp_qmp_send(lj->dst_qmp, "migrate-recover", args, QMP_MS,
+                on_recover_incoming, job);
 }
 
 /* Common head of the setup chain's reply callbacks: false when the job
@@ -914,6 +1033,8 @@ static void job_drop(Job *job, bool stop)
     pp_qmp_free(lj->dst_qmp);
     proc_drop(lj->dst_proc, stop);
     g_array_unref(lj->dst_vcpu_tids);
+    g_free(lj->src_status);
+    g_free(lj->dst_status);
     g_free(lj);
     job->priv = NULL;
 }
@@ -1455,6 +1576,8 @@ const PpDriverOps pp_driver_local = {
     .migrate_start = local_migrate_start,
     .migrate_switch = local_migrate_switch,
     .migrate_abort = local_migrate_abort,
+    .migrate_pause = local_migrate_pause,
+    .migrate_recover = local_migrate_recover,
     .job_release = local_job_release,
     .vm_describe = local_vm_describe,
     .vm_release = local_vm_release,

@@ -151,10 +151,11 @@ need_libvirtd() {
 }
 
 # lv_hosts INSTANCE CONFIG HOST...: start one libvirtd per HOST (host i
-# gets CPU i) and append their [host] sections to CONFIG.
+# gets CPU i; links shaped at $LV_RATE, default 1gbit) and append their
+# [host] sections to CONFIG.
 lv_hosts() {
     inst=$1 cfgf=$2; shift 2
-    "$PP_TOP/scripts/pp-libvirt" up "$inst" 1gbit "$@" ||
+    "$PP_TOP/scripts/pp-libvirt" up "$inst" "${LV_RATE:-1gbit}" "$@" ||
         fail "emulated libvirt hosts did not start"
     i=0
     for h in "$@"; do
@@ -187,7 +188,15 @@ lv_define() {
 
 # ---- migration jobs of the daemon whose configuration is $cfg ----
 job_state() { # JOB: its phase now
-    "$CONSOLIDATOR" jobs -c "$cfg" | awk -v id="$1" '$1 == id { print $7 }'
+    st=$("$CONSOLIDATOR" jobs -c "$cfg" | awk -v id="$1" '$1 == id { print $7 }')
+    if [ -z "$st" ]; then
+        # Not a job of this run: one a restarted daemon settled at start
+        # (finished while it was away) is only in the history.
+        st=$("$CONSOLIDATOR" history -c "$cfg" --since=0 |
+             grep "move-phase .* job $1 " | tail -n1 |
+             sed "s/.* job $1 [^:]*: \([a-z]*\).*/\1/")
+    fi
+    echo "$st"
 }
 job_id() { tr -d ' \n' | sed 's/.*"id":\([0-9]*\).*/\1/'; } # from --json
 wait_phase() { # JOB STATE: wait (up to 15 s) for the job to reach STATE
@@ -198,8 +207,8 @@ wait_phase() { # JOB STATE: wait (up to 15 s) for the job to reach STATE
     "$CONSOLIDATOR" jobs -c "$cfg"
     fail "job $1 never reached $2"
 }
-wait_done() { # JOB: wait (up to 60 s) for it to end, and end done
-    for _ in $(seq 1 300); do
+wait_done() { # JOB [SECONDS]: wait (up to 60 s) for it to end, and end done
+    for _ in $(seq 1 $((${2:-60} * 5))); do
         case $(job_state "$1") in
         done) return 0 ;;
         failed|broken|cancelled) break ;;

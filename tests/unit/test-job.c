@@ -21,7 +21,7 @@
 
 typedef struct FakeDriver {
     PpDriver parent;
-    int starts, switches, aborts, releases;
+    int starts, switches, aborts, releases, pauses, recovers;
     bool refuse_start;
     Job *last_abort;
 } FakeDriver;
@@ -51,6 +51,16 @@ static void fake_migrate_abort(PpDriver *drv, Job *job)
     fake.last_abort = job;
 }
 
+static void fake_migrate_pause(PpDriver *drv, Job *job)
+{
+    fake.pauses++;
+}
+
+static void fake_migrate_recover(PpDriver *drv, Job *job)
+{
+    fake.recovers++;
+}
+
 static void fake_job_release(PpDriver *drv, Job *job)
 {
     fake.releases++;
@@ -66,6 +76,8 @@ static const PpDriverOps fake_ops = {
     .migrate_start = fake_migrate_start,
     .migrate_switch = fake_migrate_switch,
     .migrate_abort = fake_migrate_abort,
+    .migrate_pause = fake_migrate_pause,
+    .migrate_recover = fake_migrate_recover,
     .job_release = fake_job_release,
     .vm_describe = fake_vm_describe,
     .vm_release = fake_vm_release,
@@ -297,6 +309,104 @@ static void test_fail_before_switch(void **state)
     assert_string_equal(phase, "failed");
 }
 
+/* The operator pauses a post-copy and recovers it: no automatic attempt
+ * in between, and the job goes on to the end. */
+static void test_pause_and_recover(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(GError) err = NULL;
+    Job *job = start(f, "postcopy");
+
+    job_migrating(job);
+    /* Before the switch there is no post-copy to pause. */
+    assert_false(job_pause(job, &err));
+    g_clear_error(&err);
+    job_switched(job);
+    assert_false(job_recover(job, &err));
+    assert_non_null(strstr(err->message, "not paused"));
+    g_clear_error(&err);
+    assert_true(job_pause(job, &err));
+    assert_int_equal(fake.pauses, 1);
+    job_paused(job, "source: post-copy paused");
+    /* The other side's report of the same pause counts once. */
+    job_paused(job, "destination: post-copy paused");
+    assert_int_equal(job->state, JOB_PAUSED);
+    assert_int_equal(job->pauses, 1);
+    g_autofree char *phase = stored_phase(f, job);
+    assert_string_equal(phase, "paused");
+    /* Paused on request: nothing recovers it behind the operator. */
+    assert_int_equal(job->recover_source, 0);
+    assert_false(job_cancel(job, &err));
+    g_clear_error(&err);
+    assert_true(job_recover(job, &err));
+    assert_int_equal(fake.recovers, 1);
+    assert_true(job->recovering);
+    assert_false(job_recover(job, &err));
+    assert_non_null(strstr(err->message, "recovering already"));
+    job_recovered(job);
+    assert_int_equal(job->state, JOB_POSTCOPY);
+    assert_int_equal(job->recoveries, 1);
+    assert_false(job->recovering);
+    job_source_done(job);
+    job_completed(job);
+    assert_int_equal(job->state, JOB_DONE);
+    assert_ptr_equal(f->vm->host, f->pm1);
+    json_object *o = job_to_json(job);
+    json_object *v;
+    assert_true(json_object_object_get_ex(o, "pauses", &v));
+    assert_int_equal(json_object_get_int64(v), 1);
+    assert_true(json_object_object_get_ex(o, "recoveries", &v));
+    assert_int_equal(json_object_get_int64(v), 1);
+    json_object_put(o);
+}
+
+static void wait_recovers(int n, double max_s)
+{
+    gint64 deadline = g_get_monotonic_time() + (gint64)(max_s * 1e6);
+
+    while (fake.recovers < n && g_get_monotonic_time() < deadline) {
+        g_main_context_iteration(NULL, FALSE);
+        g_usleep(1000);
+    }
+}
+
+/* A channel that breaks by itself is recovered automatically, attempt
+ * after attempt, until recover_timeout; then it waits for the operator. */
+static void test_auto_recover_until_deadline(void **state)
+{
+    Fixture *f = *state;
+    g_autoptr(GError) err = NULL;
+    Job *job = start(f, "postcopy");
+
+    f->d->cfg->recover_timeout_s = 2;
+    job_migrating(job);
+    job_switched(job);
+    job_paused(job, "source: post-copy paused");
+    assert_int_equal(job->state, JOB_PAUSED);
+    assert_int_not_equal(job->recover_source, 0);
+    assert_int_equal(fake.recovers, 0);
+    wait_recovers(1, 3);
+    assert_int_equal(fake.recovers, 1);     /* after 1 s */
+    job_paused(job, "connection refused");  /* the attempt failed */
+    assert_false(job->recovering);
+    assert_int_equal(job->state, JOB_PAUSED);
+    wait_recovers(2, 3);
+    assert_int_equal(fake.recovers, 2);     /* the deadline's last try */
+    job_paused(job, "connection refused");
+    /* Past recover_timeout: no more attempts, the operator decides. */
+    assert_int_equal(job->recover_source, 0);
+    assert_true(job_recover(job, &err));
+    assert_int_equal(fake.recovers, 3);
+    job_recovered(job);
+    assert_int_equal(job->state, JOB_POSTCOPY);
+    /* A QEMU dying while paused leaves nothing to recover: broken. */
+    job_paused(job, "again");
+    job_failed(job, "destination QEMU went away");
+    assert_int_equal(job->state, JOB_BROKEN);
+    assert_int_equal(f->vm->state, VM_BROKEN);
+    assert_int_equal(job->recover_source, 0);
+}
+
 static void test_fail_after_switch_is_broken(void **state)
 {
     Fixture *f = *state;
@@ -437,6 +547,8 @@ int main(void)
         T(test_fail_before_switch),
         T(test_fail_after_switch_is_broken),
         T(test_abort_after_requested_switch),
+        T(test_pause_and_recover),
+        T(test_auto_recover_until_deadline),
         T(test_cancel),
         T(test_refused_start),
         T(test_bad_requests),
