@@ -35,7 +35,13 @@ def load(run_dir, step):
     # VM1's steps, on the wall clock: guest monotonic time counts from its
     # QEMU's start (the guest clock follows the host's under TCG and KVM).
     steps = []
-    for log in glob.glob(os.path.join(run_dir, "state/run/vm1/*/serial.log")):
+    logs = glob.glob(os.path.join(run_dir, "state/run/vm1/*/serial.log"))
+    started = os.path.join(run_dir, "vm1.started")
+    if not logs and os.path.exists(started):
+        # libvirt driver: the domain's serial log, and when it was created
+        logs = [os.path.join(run_dir, "vm1.serial")]
+        vm_start["vm1"] = float(open(started).read())
+    for log in logs:
         for line in open(log, errors="replace"):
             m = re.search(r"PP cpuload step t=([0-9.]+) pct=([0-9]+) index=([0-9]+)", line)
             if m:
@@ -44,9 +50,30 @@ def load(run_dir, step):
     steps = sorted(set(steps))
     d = dict(hosts=hosts, vms=vms, events=events, jobs=jobs, start=start,
              steps=steps, step=step)
+    d["hosts"], d["vms"] = by_pass(hosts, vms)
     d["clock_offset"] = align(d)
     d["steps"] = [(t + d["clock_offset"], p, i) for t, p, i in steps]
     return d
+
+
+def by_pass(hosts, vms):
+    """Host and VM samples grouped by sampling pass.  The local driver
+    stamps every host and VM of a pass with one time; the libvirt driver
+    samples each host (and its domains) in a call of its own, a few ms
+    apart: samples within half a second of a pass's first are that
+    pass's."""
+    key = {}
+    start = None
+    for t in sorted(set(hosts) | set(vms)):
+        if start is None or t - start > 0.5:
+            start = t
+        key[t] = start
+    h2, v2 = {}, {}
+    for t, v in hosts.items():
+        h2.setdefault(key[t], {}).update(v)
+    for t, v in vms.items():
+        v2.setdefault(key[t], {}).update(v)
+    return h2, v2
 
 
 def align(d):
