@@ -414,19 +414,11 @@ static bool parse_policy(Parse *p, PpConfig *c, GError **errp)
         return fail(p, errp, "policy", "name", "%s", err->message);
     }
     /* Validate the policy's settings now, so a bad one stops the start. */
-    state = ops->create(p->kf, "policy", &err);
+    g_autofree char *key = NULL;
+    state = ops->create(p->kf, "policy", &key, &err);
     if (!state) {
-        /* The policy names the key; add file and line. */
-        g_auto(GStrv) keys = g_key_file_get_keys(p->kf, "policy", NULL, NULL);
-        const char *key = NULL;
-        for (char **k = keys; k && *k && !key; k++) {
-            g_autofree char *quoted = g_strdup_printf("'%s'", *k);
-            g_autofree char *eq = g_strdup_printf("%s =", *k);
-            if (strstr(err->message, quoted) || strstr(err->message, eq) ||
-                g_str_has_prefix(err->message + strlen("[policy] "), *k)) {
-                key = *k;
-            }
-        }
+        /* The policy says which key is at fault; add file and line (the
+         * group's line when no single key is). */
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "%s:%d: %s", p->path,
                     line_of(p, "policy", key), err->message);
         return false;

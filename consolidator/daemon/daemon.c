@@ -388,7 +388,8 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
     if (!d->policy) {
         return false;
     }
-    d->policy_state = d->policy->create(d->cfg->kf, "policy", errp);
+    d->policy_state = d->policy->create(d->cfg->kf, "policy", NULL,
+                                         errp);
     if (!d->policy_state) {
         return false;
     }

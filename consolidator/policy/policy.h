@@ -74,9 +74,12 @@ typedef struct PpPolicyOps {
     /*
      * Read settings from @group of @kf (may be NULL: all defaults) and
      * return the policy's state; unknown keys and bad values are errors
-     * naming the key.  Returns NULL on error.
+     * naming the key.  Returns NULL on error, with *@bad_key (when
+     * @bad_key is not NULL) the key at fault, newly allocated, or NULL
+     * when no single key is.
      */
-    void *(*create)(GKeyFile *kf, const char *group, GError **errp);
+    void *(*create)(GKeyFile *kf, const char *group, char **bad_key,
+                    GError **errp);
     /* How many seconds of samples the averages in the view should cover. */
     double (*window)(void *state);
     /* Decide; never fails: problems become notes in the plan. */

@@ -47,7 +47,8 @@ static const struct {
     { "cooldown", offsetof(Threshold, cooldown), 10, 0, 86400 },
 };
 
-static void *threshold_create(GKeyFile *kf, const char *group, GError **errp)
+static void *threshold_create(GKeyFile *kf, const char *group,
+                              char **bad_key, GError **errp)
 {
     g_autofree Threshold *t = g_new0(Threshold, 1);
     g_auto(GStrv) keys = NULL;
@@ -72,6 +73,9 @@ static void *threshold_create(GKeyFile *kf, const char *group, GError **errp)
             g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                         "[%s] unknown key '%s' for policy threshold", group,
                         *k);
+            if (bad_key) {
+                *bad_key = g_strdup(*k);
+            }
             return NULL;
         }
         g_autofree char *raw = g_key_file_get_value(kf, group, *k, NULL);
@@ -83,6 +87,9 @@ static void *threshold_create(GKeyFile *kf, const char *group, GError **errp)
                         "[%s] %s = '%s': expected a number from %g to %g",
                         group, *k, raw ? raw : "", settings[i].min,
                         settings[i].max);
+            if (bad_key) {
+                *bad_key = g_strdup(*k);
+            }
             return NULL;
         }
         *(double *)((char *)t + settings[i].offset) = v;
@@ -91,6 +98,9 @@ static void *threshold_create(GKeyFile *kf, const char *group, GError **errp)
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                     "[%s] idle_cpu (%g) must not exceed overload_cpu (%g)",
                     group, t->idle_cpu, t->overload_cpu);
+        if (bad_key) {
+            *bad_key = g_strdup("idle_cpu");
+        }
         return NULL;
     }
     return g_steal_pointer(&t);

@@ -108,6 +108,12 @@ static void test_errors_name_file_line_key(void **state)
                  "'fast'");
     expect_error("overload_cpu = 85", "overload_cpu = lots",
                  "test.ini:11: [policy] overload_cpu = 'lots'");
+    /* The line of the key the policy names, not of one its message
+     * happens to mention first. */
+    expect_error("overload_cpu = 85", "overload_cpu = 85\nidle_cpu = 95",
+                 "test.ini:12: [policy] idle_cpu (95) must not exceed");
+    expect_error("overload_cpu = 85", "w = 1",
+                 "test.ini:11: [policy] unknown key 'w'");
     expect_error("name = threshold", "name = magic",
                  "test.ini:10: [policy] name: unknown policy 'magic'");
     expect_error("fill = 1536", "fill = 4096", "[vm vm0] fill:");

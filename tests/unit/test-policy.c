@@ -27,7 +27,7 @@ static int setup(void **state)
 
     f->ops = pp_policy_find("threshold", &err);
     assert_non_null(f->ops);
-    f->state = f->ops->create(NULL, "policy", &err);
+    f->state = f->ops->create(NULL, "policy", NULL, &err);
     assert_non_null(f->state);
     *state = f;
     return 0;
@@ -232,27 +232,33 @@ static void test_settings(void **state)
     assert_true(g_key_file_load_from_data(kf,
         "[policy]\nname = threshold\noverload_cpu = 80\nwindow = 5\n",
         (gsize)-1, 0, NULL));
-    s = ops->create(kf, "policy", &err);
+    s = ops->create(kf, "policy", NULL, &err);
     assert_non_null(s);
     assert_true(fabs(ops->window(s) - 5) < 1e-9);
     ops->destroy(s);
 
-    const char *bad[][2] = {
-        { "[policy]\nbogus = 1\n", "unknown key 'bogus'" },
-        { "[policy]\nidle_cpu = lots\n", "idle_cpu = 'lots'" },
-        { "[policy]\noverload_cpu = 150\n", "from 0 to 100" },
-        { "[policy]\nidle_cpu = 95\n", "must not exceed" },
+    /* text, message, the key the policy names as at fault */
+    const char *bad[][3] = {
+        { "[policy]\nbogus = 1\n", "unknown key 'bogus'", "bogus" },
+        { "[policy]\nidle_cpu = lots\n", "idle_cpu = 'lots'", "idle_cpu" },
+        { "[policy]\noverload_cpu = 150\n", "from 0 to 100",
+          "overload_cpu" },
+        { "[policy]\nidle_cpu = 95\n", "must not exceed", "idle_cpu" },
+        { "[policy]\nw = x\n", "unknown key 'w'", "w" },
     };
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
         g_autoptr(GKeyFile) k = g_key_file_new();
+        g_autofree char *key = NULL;
         g_clear_error(&err);
         assert_true(g_key_file_load_from_data(k, bad[i][0], (gsize)-1, 0,
                                               NULL));
-        assert_null(ops->create(k, "policy", &err));
+        assert_null(ops->create(k, "policy", &key, &err));
         assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_INVALID));
         if (!strstr(err->message, bad[i][1])) {
             fail_msg("'%s' lacks '%s'", err->message, bad[i][1]);
         }
+        assert_non_null(key);
+        assert_string_equal(key, bad[i][2]);
     }
 }
 
