@@ -301,6 +301,19 @@ void job_source_done(Job *job)
 
 static gboolean on_recover_timer(gpointer opaque);
 
+/* Automatic attempts start over: none pending, none made, a fresh
+ * recover_timeout from now. */
+static void job_restart_recovery(Job *job)
+{
+    if (job->recover_source) {
+        g_source_remove(job->recover_source);
+        job->recover_source = 0;
+    }
+    job->recover_attempts = 0;
+    job->recover_until = pp_wall_now() +
+                         (double)job->d->cfg->recover_timeout_s;
+}
+
 /* Ask the driver for one recovery attempt now. */
 static void job_try_recover(Job *job)
 {
@@ -375,9 +388,8 @@ void job_paused(Job *job, const char *why)
         job_set_state(job, JOB_PRECOPY, NULL);
     }
     job->pauses++;
-    job->recover_attempts = 0;
     job->t_paused = pp_wall_now();
-    job->recover_until = job->t_paused + (double)job->d->cfg->recover_timeout_s;
+    job_restart_recovery(job);
     job_set_state(job, JOB_PAUSED, why);
     if (!job->operator_paused) {
         job_schedule_recover(job);
@@ -437,13 +449,7 @@ bool job_recover(Job *job, GError **errp)
     }
     /* The operator's request: automatic attempts resume from here. */
     job->operator_paused = false;
-    job->recover_until = pp_wall_now() +
-                         (double)job->d->cfg->recover_timeout_s;
-    job->recover_attempts = 0;
-    if (job->recover_source) {
-        g_source_remove(job->recover_source);
-        job->recover_source = 0;
-    }
+    job_restart_recovery(job);
     job_try_recover(job);
     return true;
 }
@@ -609,8 +615,7 @@ Job *job_adopt(PpDaemon *d, const PpJobRow *row, Vm *vm, Host *from,
         /* Found waiting for a recovery: the same as a pause seen live. */
         job->pauses = 1;
         job->t_paused = pp_wall_now();
-        job->recover_until = job->t_paused +
-                             (double)d->cfg->recover_timeout_s;
+        job_restart_recovery(job);
         job_schedule_recover(job);
     }
     return job;
