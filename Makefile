@@ -51,6 +51,7 @@ LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/lib/qmp.c consolidator/lib/guestlog.c \
             consolidator/lib/store.c consolidator/lib/procstat.c \
             consolidator/lib/unixsock.c consolidator/lib/migqmp.c \
+            consolidator/lib/ppjson.c \
             consolidator/daemon/config.c consolidator/daemon/daemon.c \
             consolidator/daemon/job.c consolidator/daemon/control.c \
             consolidator/daemon/metrics.c \
@@ -100,6 +101,73 @@ $(B)/obj/tests/unit/%.o: ALL_CFLAGS += -DTEST_DATA='"$(TOP)/tests/data"' $$(pkg-
 unit-tests: $(UNIT_BINS)
 
 all: $(PROGRAMS)
+
+# Fuzzing: libFuzzer harnesses (tests/fuzz/fuzz-*.c) built with clang,
+# ASan and UBSan against their own build of the library.
+FUZZ_CC := clang
+FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer
+FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) $(WARN) \
+              -Iconsolidator/lib -Iconsolidator/policy -Iconsolidator/daemon \
+              -Iconsolidator/driver $(PKG_CFLAGS) -MMD -MP
+FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
+FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz-%)
+FUZZ_LIB := $(B)/fuzz/libpostpack.a
+
+$(B)/fuzz/obj/%.o: %.c config.mak
+	$(Q)mkdir -p $(dir $@)
+	$(if $(Q),@echo "  FUZZCC  $<")
+	$(Q)$(FUZZ_CC) $(FUZZ_CFLAGS) -fsanitize=fuzzer-no-link \
+	    -DPP_NET_HELPER='"$(TOP)/scripts/pp-net"' -c -o $@ $<
+
+$(FUZZ_LIB): $(LIB_SRCS:%.c=$(B)/fuzz/obj/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(B)/fuzz/fuzz-%: $(B)/fuzz/obj/tests/fuzz/fuzz-%.o $(FUZZ_LIB)
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(FUZZ_CC) $(FUZZ_SAN) -fsanitize=fuzzer -o $@ $^ $(PKG_LIBS) -lm
+
+fuzzers: $(FUZZ_BINS)
+
+# make fuzz [FUZZ_SECONDS=60] [FUZZ=qmp,control,...]: each harness for
+# that long, corpora kept in $(B)/fuzz/corpus, a table of executions.
+FUZZ_SECONDS ?= 60
+fuzz: fuzzers
+	$(Q)tests/fuzz/run-fuzz --build $(B) --seconds $(FUZZ_SECONDS) \
+	    $(if $(FUZZ),--only $(FUZZ))
+
+# The sanitizer lane: the library, programs and unit tests built again
+# with ASan and UBSan (gcc) in $(B)/asan, the unit tests and the
+# consolidator's integration tests run against them.
+ASAN_B := $(B)/asan
+ASAN_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
+            -fno-omit-frame-pointer
+$(ASAN_B)/obj/%.o: %.c config.mak
+	$(Q)mkdir -p $(dir $@)
+	$(if $(Q),@echo "  ASANCC  $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -O1 $(ASAN_SAN) -DTEST_DATA='"$(TOP)/tests/data"' \
+	    -DPP_NET_HELPER='"$(TOP)/scripts/pp-net"' \
+	    $$(pkg-config --cflags cmocka) -c -o $@ $<
+
+$(ASAN_B)/libpostpack.a: $(LIB_SRCS:%.c=$(ASAN_B)/obj/%.o)
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(ASAN_B)/bin/consolidator: $(ASAN_B)/obj/consolidator/cli/main.o $(ASAN_B)/libpostpack.a
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ASAN_SAN) -o $@ $^ $(PKG_LIBS) -lm
+
+$(ASAN_B)/tests/unit/%: $(ASAN_B)/obj/tests/unit/%.o $(ASAN_B)/libpostpack.a
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(ASAN_SAN) -o $@ $^ $(PKG_LIBS) $$(pkg-config --libs cmocka) -lm
+
+check-asan: all qemu guest $(B)/accel $(ASAN_B)/bin/consolidator \
+            $(UNIT_SRCS:tests/unit/%.c=$(ASAN_B)/tests/unit/%)
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    PP_UNIT_DIR=$(ASAN_B)/tests/unit \
+	    PP_CONSOLIDATOR=$(TOP)/$(ASAN_B)/bin/consolidator \
+	    tests/run-tests --build $(B) \
+	    --only '$(if $(CHECK_ONLY),$(CHECK_ONLY),unit/*,integration/2[0-6]-*)'
 
 # ----------------------------------------------------------------- guest
 GUEST_PROGS := memverify memtouch cpuload
@@ -166,10 +234,10 @@ $(B)/qtest-wrap/qemu-system-x86_64: tests/qtest-wrapper.sh $(B)/accel
 	    -e "s|@FIRMWARE@|$(FIRMWARE)|" $< > $@ && chmod +x $@
 
 # ----------------------------------------------------------------- tests
-check: all unit-tests qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
+check: all unit-tests fuzzers qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
 	$(Q)tests/run-tests --build $(B) $(CHECK_ARGS)
 
-check-full: all unit-tests qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
+check-full: all unit-tests fuzzers qemu guest $(B)/accel $(B)/qtest-wrap/qemu-system-x86_64
 	$(Q)tests/run-tests --build $(B) --full $(CHECK_ARGS)
 
 # ------------------------------------------------------------------ demo
@@ -212,7 +280,8 @@ install: all
 	    $(DESTDIR)$(PREFIX)/share/doc/postpack/
 
 clean:
-	rm -rf $(B)/obj $(B)/bin $(B)/guest $(LIB) $(B)/accel $(B)/qtest-wrap $(B)/tests
+	rm -rf $(B)/obj $(B)/bin $(B)/guest $(LIB) $(B)/accel $(B)/qtest-wrap $(B)/tests \
+	    $(B)/fuzz/obj $(FUZZ_BINS) $(FUZZ_LIB) $(ASAN_B)
 
 distclean:
 	rm -rf $(B) config.mak
@@ -227,6 +296,10 @@ help:
 	@echo "  guest          guest kernel + initrd in $(B)/guest"
 	@echo "  check          unit, integration and upstream migration tests"
 	@echo "  check-full     check + upstream's whole precopy and postcopy groups"
+	@echo "  check-asan     unit and consolidator tests built with ASan+UBSan"
+	@echo "                 (CHECK_ONLY=GLOB picks tests)"
+	@echo "  fuzz           each libFuzzer harness for FUZZ_SECONDS (60),"
+	@echo "                 FUZZ=qmp,control,config,hotset,guestlog"
 	@echo "  demo           the paper's experiment 5.1: packing with post-copy vs"
 	@echo "                 pre-copy (STEP=60 seconds per load step, RUNS=...,"
 	@echo "                 DRIVER=libvirt: on emulated libvirt hosts)"
@@ -241,8 +314,8 @@ help:
 
 
 .SECONDARY:
-.PHONY: unit-tests all deps qemu qemu-source qemu-upstream qemu-export guest check \
+.PHONY: fuzzers fuzz check-asan unit-tests all deps qemu qemu-source qemu-upstream qemu-export guest check \
         check-full demo demo-migrate bench bench-postcopy install clean \
         distclean help
 
--include $(shell find $(B)/obj -name '*.d' 2>/dev/null)
+-include $(shell find $(B)/obj $(B)/fuzz/obj $(ASAN_B)/obj -name '*.d' 2>/dev/null)

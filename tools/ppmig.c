@@ -1073,7 +1073,7 @@ static bool run(Report *rp, GError **errp)
     rp->postcopy_requests = pp_json_int(info, "ram", "postcopy-requests");
     rp->nonzero_pages = pp_json_int(info, "ram", "normal");
     rp->zero_pages = pp_json_int(info, "ram", "duplicate");
-    pp_postcopy_stats_update(&rp->pc, info);
+    pp_postcopy_stats_update(&rp->pc, info, NULL);
     if (opt_hot_set_out && !save_hot_set(sq, opt_hot_set_out, errp)) {
         return false;
     }
@@ -1086,7 +1086,7 @@ static bool run(Report *rp, GError **errp)
         return false;
     }
     rp->blocktime_ms = pp_json_int(di, "postcopy-blocktime", NULL);
-    pp_postcopy_stats_update(&rp->pc, di);
+    pp_postcopy_stats_update(&rp->pc, di, NULL);
 
     g_autoptr(json_object) stop = pp_qmp_next_event(sq, "STOP", 5000, errp);
     if (!stop) {

@@ -19,6 +19,7 @@
 #include "config.h"
 #include "daemon.h"
 #include "pp-error.h"
+#include "ppjson.h"
 #include "store.h"
 #include "unixsock.h"
 
@@ -180,15 +181,26 @@ static json_object *request(const char *cmd, json_object *args)
     char buf[4096];
     int fd;
 
+    g_autofree char *query_path = NULL;
+    bool query = g_strv_contains((const char *const[]){
+        "status", "hosts", "vms", "jobs", "plan", NULL }, cmd);
+
     if (opt_socket) {
         path = g_strdup(opt_socket);
     } else if (opt_config) {
         g_autoptr(PpConfig) c = load_config();
         path = g_strdup(c->socket);
+        query_path = g_strdup(c->query_socket);
     } else {
         die("say which daemon: -c FILE or --socket PATH");
     }
     fd = pp_unix_connect(path, "the daemon's control socket", &cerr);
+    if (fd < 0 && query && query_path && errno == EACCES) {
+        /* not allowed to control: a query may still go to the read-only
+         * socket */
+        g_clear_error(&cerr);
+        fd = pp_unix_connect(query_path, "the daemon's query socket", &cerr);
+    }
     if (fd < 0) {
         die("%s (is 'consolidator run' running?)", cerr->message);
     }
@@ -215,7 +227,8 @@ static json_object *request(const char *cmd, json_object *args)
         die("malformed reply from the daemon");
     }
     if (json_object_object_get_ex(rep, "error", &err)) {
-        die("%s", json_object_get_string(err));
+        die("%s", json_object_is_type(err, json_type_string) ?
+            json_object_get_string(err) : "malformed error from the daemon");
     }
     if (!json_object_object_get_ex(rep, "return", &ret)) {
         die("malformed reply from the daemon");
@@ -223,20 +236,46 @@ static json_object *request(const char *cmd, json_object *args)
     return json_object_get(ret);
 }
 
+/* For display: a scalar member as text, "-" when absent, null or not a
+ * scalar. */
 static const char *jstr(json_object *o, const char *k)
 {
     json_object *v;
 
-    return json_object_object_get_ex(o, k, &v) && v ?
-           json_object_get_string(v) : "-";
+    if (!json_object_object_get_ex(o, k, &v)) {
+        return "-";
+    }
+    switch (json_object_get_type(v)) {
+    case json_type_string:
+    case json_type_int:
+    case json_type_double:
+    case json_type_boolean:
+        return json_object_get_string(v);
+    default:
+        return "-";
+    }
 }
 
 static double jnum(json_object *o, const char *k)
 {
-    json_object *v;
+    double v = NAN;
 
-    return json_object_object_get_ex(o, k, &v) && v ?
-           json_object_get_double(v) : NAN;
+    return pp_json_get_num(o, k, &v, NULL) ? v : NAN;
+}
+
+/* An array member (@k), or @o itself when @k is NULL; NULL when it is
+ * not an array (jlen() then counts 0). */
+static json_object *jarr(json_object *o, const char *k)
+{
+    json_object *v = NULL;
+
+    return k ? (pp_json_get_arr(o, k, &v, NULL) ? v : NULL) :
+           (json_object_is_type(o, json_type_array) ? o : NULL);
+}
+
+static size_t jlen(json_object *a)
+{
+    return a ? json_object_array_length(a) : 0;
 }
 
 static void print_json(json_object *o)
@@ -279,21 +318,22 @@ static int cmd_query(const char *cmd)
                jstr(r, "policy"), jstr(r, "mode"),
                jstr(r, "autopilot"), jstr(r, "hosts"), jstr(r, "vms"),
                jstr(r, "database"));
-        json_object *a;
-        json_object_object_get_ex(r, "active-jobs", &a);
-        for (size_t i = 0; a && i < json_object_array_length(a); i++) {
+        json_object *a = jarr(r, "active-jobs");
+        for (size_t i = 0; i < jlen(a); i++) {
             print_job(json_object_array_get_idx(a, i));
         }
     } else if (strcmp(cmd, "hosts") == 0) {
         printf("%-12s %-8s %6s  %-12s %s\n", "HOST", "WHERE", "CPU%",
                "ADDRESS", "VMS");
-        for (size_t i = 0; i < json_object_array_length(r); i++) {
-            json_object *h = json_object_array_get_idx(r, i), *v;
-            json_object_object_get_ex(h, "vms", &v);
+        for (size_t i = 0; i < jlen(jarr(r, NULL)); i++) {
+            json_object *h = json_object_array_get_idx(r, i);
+            json_object *v = jarr(h, "vms");
             g_autoptr(GString) names = g_string_new(NULL);
-            for (size_t k = 0; k < json_object_array_length(v); k++) {
+            for (size_t k = 0; k < jlen(v); k++) {
+                json_object *n = json_object_array_get_idx(v, k);
                 g_string_append_printf(names, "%s%s", k ? "," : "",
-                    json_object_get_string(json_object_array_get_idx(v, k)));
+                    json_object_is_type(n, json_type_string) ?
+                    json_object_get_string(n) : "?");
             }
             printf("%-12s %-8s %6.1f  %-12s %s\n", jstr(h, "name"),
                    jstr(h, "where"), jnum(h, "cpu"), jstr(h, "address"),
@@ -302,7 +342,7 @@ static int cmd_query(const char *cmd)
     } else if (strcmp(cmd, "vms") == 0) {
         printf("%-12s %-8s %-10s %6s %8s %8s %s\n", "VM", "HOST", "STATE",
                "CPU%", "QEMU%", "MEM-MIB", "JOB");
-        for (size_t i = 0; i < json_object_array_length(r); i++) {
+        for (size_t i = 0; i < jlen(jarr(r, NULL)); i++) {
             json_object *v = json_object_array_get_idx(r, i);
             printf("%-12s %-8s %-10s %6.1f %8.1f %8s %s\n", jstr(v, "name"),
                    jstr(v, "host"), jstr(v, "state"), jnum(v, "cpu"),
@@ -310,24 +350,23 @@ static int cmd_query(const char *cmd)
                    jstr(v, "job"));
         }
     } else if (strcmp(cmd, "jobs") == 0) {
-        for (size_t i = 0; i < json_object_array_length(r); i++) {
+        for (size_t i = 0; i < jlen(jarr(r, NULL)); i++) {
             print_job(json_object_array_get_idx(r, i));
         }
     } else if (strcmp(cmd, "plan") == 0) {
-        json_object *m, *n;
-        json_object_object_get_ex(r, "moves", &m);
-        json_object_object_get_ex(r, "notes", &n);
-        if (json_object_array_length(m) == 0) {
+        json_object *m = jarr(r, "moves"), *n = jarr(r, "notes");
+        if (jlen(m) == 0) {
             printf("no moves\n");
         }
-        for (size_t i = 0; i < json_object_array_length(m); i++) {
+        for (size_t i = 0; i < jlen(m); i++) {
             json_object *x = json_object_array_get_idx(m, i);
             printf("move %s %s -> %s: %s\n", jstr(x, "vm"), jstr(x, "from"),
                    jstr(x, "to"), jstr(x, "reason"));
         }
-        for (size_t i = 0; i < json_object_array_length(n); i++) {
-            printf("note: %s\n",
-                   json_object_get_string(json_object_array_get_idx(n, i)));
+        for (size_t i = 0; i < jlen(n); i++) {
+            json_object *x = json_object_array_get_idx(n, i);
+            printf("note: %s\n", json_object_is_type(x, json_type_string) ?
+                   json_object_get_string(x) : "?");
         }
     } else {
         printf("ok\n");

@@ -91,6 +91,8 @@ void pp_config_free(PpConfig *c)
     g_free(c->metrics);
     g_free(c->state_dir);
     g_free(c->socket);
+    g_free(c->query_socket);
+    g_free(c->control_group);
     g_free(c->database);
     g_free(c->link_rate);
     g_free(c->qemu);
@@ -290,7 +292,8 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "downtime_limit", "max_bandwidth", "autopilot", "link_rate", "qemu",
         "kernel", "initrd", "accel", "firmware", "hot_first", "hot_track_ms",
         "send_buffer", "fault_window", "pacing", "driver", "domains",
-        "require_metadata", "peer_to_peer", "metrics", "recover_timeout", NULL
+        "require_metadata", "peer_to_peer", "metrics", "recover_timeout",
+        "query_socket", "control_group", NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -342,6 +345,20 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
     g_autofree char *def_db = g_build_filename(c->state_dir, "postpack.db",
                                                NULL);
     c->socket = get_path(p, g, "socket", def_sock);
+    g_autofree char *def_qsock = g_build_filename(c->state_dir, "query.sock",
+                                                  NULL);
+    g_autofree char *qs = get_str(p, g, "query_socket", NULL);
+    if (!qs || strcmp(qs, "none") != 0) {
+        c->query_socket = get_path(p, g, "query_socket", def_qsock);
+        if (strcmp(c->query_socket, c->socket) == 0) {
+            return fail(p, errp, g, "query_socket", "'%s' is also the control "
+                        "socket", c->query_socket);
+        }
+    }
+    c->control_group = get_str(p, g, "control_group", NULL);
+    if (c->control_group && !*c->control_group) {
+        g_clear_pointer(&c->control_group, g_free);
+    }
     c->database = get_path(p, g, "database", def_db);
     if (!get_double(p, g, "sample_interval", 1, 0.1, 60, &c->sample_interval,
                     errp) ||

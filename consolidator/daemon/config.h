@@ -69,7 +69,10 @@ typedef struct PpConfig {
     char *metrics;          /* ADDRESS:PORT of /metrics, or NULL: off */
     char *instance;         /* names namespaces and run directories */
     char *state_dir;
-    char *socket;
+    char *socket;           /* control: every command, for root, the
+                             * daemon's user and control_group */
+    char *query_socket;     /* read-only queries, for everyone; NULL: none */
+    char *control_group;    /* group allowed on the control socket */
     char *database;
     double sample_interval;
     double decide_interval;

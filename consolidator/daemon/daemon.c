@@ -207,8 +207,11 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
         hv[nh].name = h->name;
         hv[nh].ncpus = MAX(h->ncpus, 1);
         hv[nh].mem_mib = h->mem_mib;
+        /* No sample in the window is not 0 %: the policy is told it does
+         * not know (NAN) rather than that the host is idle. */
         hv[nh].cpu = pp_store_host_avg(d->store, h->name, now - window,
-                                       now, &avg, &n, NULL) ? avg : 0;
+                                       now, &avg, &n, NULL) && n > 0 ?
+                     avg : NAN;
         nh++;
     }
     for (guint i = 0; i < d->vms->len; i++) {
@@ -221,7 +224,8 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
         vv[nv].host = vm->host->name;
         vv[nv].mem_mib = vm->mem_mib;
         vv[nv].cpu = pp_store_vm_avg(d->store, vm->name, now - window,
-                                     now, &avg, &n, NULL) ? avg : 0;
+                                     now, &avg, &n, NULL) && n > 0 ?
+                     avg : NAN;
         vv[nv].migrating = vm->state == VM_MIGRATING;
         nv++;
     }
@@ -450,6 +454,7 @@ int pp_daemon_run(const char *config_path, bool daemonize)
     d->jobs = g_ptr_array_new_with_free_func((GDestroyNotify)job_free);
     d->last_relocation = -INFINITY;
     d->listen_fd = -1;
+    d->query_fd = -1;
     d->lock_fd = -1;
     d->loop = g_main_loop_new(NULL, FALSE);
 

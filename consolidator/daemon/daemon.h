@@ -15,6 +15,7 @@
 #include <glib.h>
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <sys/types.h>
 
 #include "config.h"
 #include "driver.h"
@@ -120,8 +121,11 @@ struct PpDaemon {
     double started;
     char *run_dir;
     guint sample_source, decide_source, prune_source;
-    int listen_fd;
+    int listen_fd;          /* the control socket */
     guint listen_source;
+    int query_fd;           /* the read-only query socket, or -1 */
+    guint query_source;
+    gid_t control_gid;      /* control_group's id, or (gid_t)-1 */
     int exit_code;
     bool stop_vms;          /* on exit, stop the driver's VMs too */
     GPtrArray *stale_jobs;  /* PpJobRow *: unfinished moves of a previous
@@ -222,6 +226,13 @@ char *pp_metrics_text(PpDaemon *d);
 
 /* control.c: the unix-socket control protocol */
 bool pp_control_listen(PpDaemon *d, GError **errp);
+/*
+ * One request line: the reply as a JSON object (new reference).  On the
+ * read-only query socket (@read_only) only queries are allowed.  Exposed
+ * for tests and the fuzzer; the socket code calls it for every line.
+ */
+json_object *pp_control_request(PpDaemon *d, const char *line,
+                                bool read_only);
 void pp_control_close(PpDaemon *d);
 
 int pp_daemon_run(const char *config_path, bool daemonize);

@@ -32,6 +32,7 @@
 #include "daemon.h"
 #include "launcher.h"
 #include "migqmp.h"
+#include "ppjson.h"
 #include "pp-error.h"
 
 #include <libvirt-glib/libvirt-glib.h>
@@ -272,10 +273,15 @@ static json_object *qemu_command(virDomainPtr dom, const char *cmd,
         return NULL;
     }
     if (json_object_object_get_ex(rep, "error", &e)) {
-        json_object *desc;
-        *err = g_strdup_printf("%s: %s", cmd,
-                               json_object_object_get_ex(e, "desc", &desc) ?
-                               json_object_get_string(desc) : "error");
+        const char *desc = "error";
+        g_autoptr(GError) perr = NULL;
+
+        if (!pp_json_opt_str(rep, "error.desc", &desc, &perr)) {
+            *err = g_strdup_printf("%s: malformed error reply: %s", cmd,
+                                   perr->message);
+        } else {
+            *err = g_strdup_printf("%s: %s", cmd, desc);
+        }
         return NULL;
     }
     if (!json_object_object_get_ex(rep, "return", &ret)) {
@@ -1255,13 +1261,25 @@ static void poll_done(LvDriver *ld, LvWork *w)
     lj->poll_pending = false;
     if (pd->read_hot_set) {
         lj->hot_set_read = true;
-        if (json_object_is_type(pd->hot_set, json_type_array)) {
+        g_autoptr(GError) herr = NULL;
+
+        if (!pd->hot_set) {
+            /* x-query-hot-set failed; the next move tracks again */
+        } else if (pp_hot_set_check(pd->hot_set, NULL, &herr)) {
             json_object_put(job->vm->hot_set);
             job->vm->hot_set = json_object_get(pd->hot_set);
+        } else {
+            pp_daemon_event(ld->d, "protocol-error", job->vm->name,
+                            "source QEMU: %s (not kept)", herr->message);
         }
     }
     if (pd->info) {
-        pp_postcopy_stats_update(&job->pc, pd->info);
+        g_autoptr(GError) perr = NULL;
+
+        if (!pp_postcopy_stats_update(&job->pc, pd->info, &perr)) {
+            pp_daemon_event(ld->d, "protocol-error", job->vm->name,
+                            "source QEMU: %s (ignored)", perr->message);
+        }
         lj->info_after_switch |= pd->after_switch;
     }
     if (job->aborting) {
@@ -1476,7 +1494,12 @@ static void finish_done(LvDriver *ld, LvWork *w)
         return;
     }
     if (f->info) {
-        pp_postcopy_stats_update(&job->pc, f->info);
+        g_autoptr(GError) perr = NULL;
+
+        if (!pp_postcopy_stats_update(&job->pc, f->info, &perr)) {
+            pp_daemon_event(ld->d, "protocol-error", job->vm->name,
+                            "destination QEMU: %s (ignored)", perr->message);
+        }
     }
     if (LVM(job->vm)) {
         LVM(job->vm)->have_last = false;

@@ -19,6 +19,7 @@
 #include "guestlog.h"
 #include "launcher.h"
 #include "migqmp.h"
+#include "ppjson.h"
 #include "pp-error.h"
 #include "procstat.h"
 #include "qmp.h"
@@ -64,6 +65,7 @@ typedef struct LocalVm {
     GArray *vcpu_tids;      /* pid_t of proc's vCPU threads */
     GHashTable *last_ns;    /* "pid/tid" -> guint64 run time, for deltas */
     gint64 last_sample_us;
+    char *last_protocol_error;  /* said once until the message changes */
 } LocalVm;
 
 typedef struct LocalJob {
@@ -92,6 +94,25 @@ static LocalJob *LJ(const Job *job) { return job->priv; }
 static LocalJob *lj_of(const Job *job)
 {
     return job_is_active(job) ? job->priv : NULL;
+}
+
+/*
+ * QEMU @side (of @vm) sent a reply or event that breaks the protocol (a
+ * null or wrongly typed member, see ppjson.h): the value is not acted on,
+ * and the operator hears of it once per distinct message.
+ */
+static void qmp_protocol_error(Vm *vm, const char *side, const GError *err)
+{
+    LocalVm *lv = LV(vm);
+    g_autofree char *msg = g_strdup_printf("%s QEMU: %s", side, err->message);
+
+    if (g_strcmp0(lv->last_protocol_error, msg) == 0) {
+        return;
+    }
+    g_free(lv->last_protocol_error);
+    lv->last_protocol_error = g_strdup(msg);
+    pp_daemon_event(vm->d, "protocol-error", vm->name,
+                    "%s (ignored; nothing is decided from it)", msg);
 }
 
 /* ---- network ---- */
@@ -247,17 +268,26 @@ static void on_vcpus(PpQmp *q, json_object *ret, const GError *err,
                      gpointer opaque)
 {
     GArray *tids = opaque;
+    g_autoptr(GArray) got = g_array_new(FALSE, FALSE, sizeof(pid_t));
 
-    if (!err && json_object_is_type(ret, json_type_array)) {
-        g_array_set_size(tids, 0);
-        for (size_t i = 0; i < json_object_array_length(ret); i++) {
-            json_object *c = json_object_array_get_idx(ret, i), *t;
-            if (json_object_object_get_ex(c, "thread-id", &t)) {
-                pid_t tid = (pid_t)json_object_get_int(t);
-                g_array_append_val(tids, tid);
-            }
-        }
+    if (err || !pp_json_is(ret, json_type_array, "query-cpus-fast", NULL)) {
+        g_array_unref(tids);
+        return;
     }
+    for (size_t i = 0; i < json_object_array_length(ret); i++) {
+        gint64 t;
+
+        if (!pp_json_get_int(json_object_array_get_idx(ret, i), "thread-id",
+                             &t, NULL) || t <= 0 || t > G_MAXINT32) {
+            /* a malformed list counts no thread rather than a wrong one */
+            g_array_unref(tids);
+            return;
+        }
+        pid_t tid = (pid_t)t;
+        g_array_append_val(got, tid);
+    }
+    g_array_set_size(tids, 0);
+    g_array_append_vals(tids, got->data, got->len);
     g_array_unref(tids);
 }
 
@@ -432,13 +462,15 @@ static void on_abort_status(PpQmp *q, json_object *ret, const GError *err,
                             gpointer opaque)
 {
     Job *job = opaque;
-    json_object *st;
+    const char *st = NULL;
 
     if (!lj_of(job)) {
         return;
     }
-    bool running = !err && json_object_object_get_ex(ret, "status", &st) &&
-                   g_strcmp0(json_object_get_string(st), "running") == 0;
+    /* Anything but a clear "running" (an error, a malformed reply) leaves
+     * the source alone: the guest may have switched. */
+    bool running = !err && pp_json_get_str(ret, "status", &st, NULL) &&
+                   strcmp(st, "running") == 0;
 
     if (running) {
         abort_finish(job, false);
@@ -517,9 +549,16 @@ static void on_final_hot_set(PpQmp *q, json_object *ret, const GError *err,
         /* Not worth failing a finished move: the next one tracks again. */
         pp_daemon_event(job->d, "warning", job->vm->name,
                         "x-query-hot-set: %s", err->message);
-    } else if (json_object_is_type(ret, json_type_array)) {
-        json_object_put(job->vm->hot_set);
-        job->vm->hot_set = json_object_get(ret);
+    } else {
+        g_autoptr(GError) perr = NULL;
+
+        if (pp_hot_set_check(ret, NULL, &perr)) {
+            json_object_put(job->vm->hot_set);
+            job->vm->hot_set = json_object_get(ret);
+        } else {
+            /* never handed on: the next move tracks again */
+            qmp_protocol_error(job->vm, "source", perr);
+        }
     }
     finish_step_done(job);
 }
@@ -533,8 +572,10 @@ static void on_final_dst_info(PpQmp *q, json_object *ret, const GError *err,
     if (!lj_of(job)) {
         return;
     }
-    if (!err) {
-        pp_postcopy_stats_update(&job->pc, ret);
+    g_autoptr(GError) perr = NULL;
+
+    if (!err && !pp_postcopy_stats_update(&job->pc, ret, &perr)) {
+        qmp_protocol_error(job->vm, "destination", perr);
     }
     finish_step_done(job);
 }
@@ -620,14 +661,17 @@ static void job_on_event(Job *job, PpQmp *from, const char *name,
                          json_object *data, gint64 time_us)
 {
     bool src = from == LV(job->vm)->qmp;
-    json_object *st;
 
-    if (strcmp(name, "MIGRATION") == 0 && data &&
-        json_object_object_get_ex(data, "status", &st)) {
-        if (src) {
-            on_src_status(job, json_object_get_string(st));
+    if (strcmp(name, "MIGRATION") == 0) {
+        g_autoptr(GError) perr = NULL;
+        const char *st;
+
+        if (!pp_json_get_str(data, "status", &st, &perr)) {
+            qmp_protocol_error(job->vm, src ? "source" : "destination", perr);
+        } else if (src) {
+            on_src_status(job, st);
         } else {
-            on_dst_status(job, json_object_get_string(st));
+            on_dst_status(job, st);
         }
     } else if (strcmp(name, "STOP") == 0 && src && job->t_stop == 0) {
         job->t_stop = time_us / 1e6;
@@ -663,7 +707,9 @@ static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
                         gpointer opaque)
 {
     Job *job = opaque;
-    json_object *st;
+    g_autoptr(GError) perr = NULL;
+    const char *st = NULL;
+    gint64 bytes = -1, requests = -1;
 
     if (!lj_of(job)) {
         return;
@@ -672,12 +718,18 @@ static void on_src_poll(PpQmp *q, json_object *ret, const GError *err,
     if (err || !job_driving(job)) {
         return; /* a dead connection is reported by job_on_closed */
     }
-    job->bytes = MAX(job->bytes, pp_json_int(ret, "ram", "transferred"));
-    job->postcopy_requests = MAX(job->postcopy_requests,
-                                 pp_json_int(ret, "ram", "postcopy-requests"));
-    pp_postcopy_stats_update(&job->pc, ret);
-    if (json_object_object_get_ex(ret, "status", &st)) {
-        on_src_status(job, json_object_get_string(st));
+    /* The whole reply is checked before any of it is used. */
+    if (!pp_json_opt_str(ret, "status", &st, &perr) ||
+        !pp_json_opt_int(ret, "ram.transferred", &bytes, &perr) ||
+        !pp_json_opt_int(ret, "ram.postcopy-requests", &requests, &perr) ||
+        !pp_postcopy_stats_update(&job->pc, ret, &perr)) {
+        qmp_protocol_error(job->vm, "source", perr);
+        return;
+    }
+    job->bytes = MAX(job->bytes, bytes);
+    job->postcopy_requests = MAX(job->postcopy_requests, requests);
+    if (st) {
+        on_src_status(job, st);
     }
 }
 
@@ -685,15 +737,20 @@ static void on_dst_poll(PpQmp *q, json_object *ret, const GError *err,
                         gpointer opaque)
 {
     Job *job = opaque;
-    json_object *st;
+    g_autoptr(GError) perr = NULL;
+    const char *st = NULL;
 
     if (!lj_of(job)) {
         return;
     }
     LJ(job)->dst_poll_pending = false;
-    if (!err && job_driving(job) &&
-        json_object_object_get_ex(ret, "status", &st)) {
-        on_dst_status(job, json_object_get_string(st));
+    if (err || !job_driving(job)) {
+        return;
+    }
+    if (!pp_json_opt_str(ret, "status", &st, &perr)) {
+        qmp_protocol_error(job->vm, "destination", perr);
+    } else if (st) {
+        on_dst_status(job, st);
     }
 }
 
@@ -1072,6 +1129,7 @@ static void vm_drop(Vm *vm, bool stop)
     }
     g_array_unref(lv->vcpu_tids);
     g_hash_table_unref(lv->last_ns);
+    g_free(lv->last_protocol_error);
     g_free(lv);
     vm->priv = NULL;
 }
@@ -1134,22 +1192,23 @@ static char *qmp_string(PpQmp *qmp, const char *cmd, const char *key,
                         GError **errp)
 {
     g_autoptr(json_object) r = pp_qmp_execute(qmp, cmd, NULL, QMP_MS, errp);
-    json_object *v;
+    g_autoptr(GError) perr = NULL;
+    const char *v = NULL;
+    /* query-migrate before any migration has no status (but a null or a
+     * number is no answer) */
+    bool ok = strcmp(cmd, "query-migrate") == 0 ?
+              pp_json_opt_str(r, key, &v, &perr) :
+              pp_json_get_str(r, key, &v, &perr);
 
     if (!r) {
         return NULL;
     }
-    if (!json_object_object_get_ex(r, key, &v) ||
-        !json_object_is_type(v, json_type_string)) {
-        /* query-migrate before any migration has no status */
-        if (strcmp(cmd, "query-migrate") == 0) {
-            return g_strdup("none");
-        }
-        g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
-                    "%s: no string '%s' in the reply", cmd, key);
+    if (!ok) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL, "%s: %s", cmd,
+                    perr->message);
         return NULL;
     }
-    return g_strdup(json_object_get_string(v));
+    return g_strdup(v ? v : "none");
 }
 
 /*

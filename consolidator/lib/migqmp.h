@@ -24,7 +24,8 @@ json_object *pp_mig_caps_args(const PpMigCap *caps, size_t n);
  * from version strings. */
 bool pp_qmp_schema_has(json_object *schema, const char *value);
 
-/* Integer member @a (or @a.@b when @b is not NULL) of @o; -1 if absent. */
+/* Integer member @a (or @a.@b when @b is not NULL) of @o; -1 if absent
+ * or not an integer (for reports; decisions use ppjson.h). */
 gint64 pp_json_int(json_object *o, const char *a, const char *b);
 
 /*
@@ -47,7 +48,19 @@ typedef struct PpPostcopyStats {
 
 /* All counters not reported. */
 void pp_postcopy_stats_init(PpPostcopyStats *st);
-/* Take the counters @query_migrate reports, keep the others. */
-void pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate);
+/* Take the counters @query_migrate reports, keep the others.  A counter
+ * that is null or not an integer is a protocol error and changes none. */
+bool pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate,
+                              GError **errp);
+
+/*
+ * Check a hot set as x-query-hot-set returns it and x-set-hot-set takes
+ * it (docs/qmp-extensions.md): an array of blocks, each with a non-empty
+ * string "id" (no two alike), "pages" (1 .. 2^40), "page-size" (a power
+ * of two from 512 to 1 GiB) and "bitmap" (strict base64 of exactly
+ * ceil(pages / 8) bytes).  A set that fails is never stored or handed on.
+ * *@hot_pages (may be NULL) gets the number of pages set.
+ */
+bool pp_hot_set_check(json_object *blocks, guint64 *hot_pages, GError **errp);
 
 #endif

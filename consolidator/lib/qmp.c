@@ -3,6 +3,7 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include "ppjson.h"
 #include "qmp.h"
 #include "pp-error.h"
 #include "unixsock.h"
@@ -24,6 +25,7 @@ struct PpQmp {
     guint64 next_id;
     GQueue events;          /* json_object *, oldest first */
     char *version;
+    bool greeted;           /* the first message (the banner) was read */
 
     /* Asynchronous mode (attached to a main context). */
     GMainContext *ctx;
@@ -86,6 +88,56 @@ static bool check_connected(PpQmp *qmp, GError **errp)
  * wait for more bytes).  Returns NULL and sets *timed_out (error untouched)
  * when nothing complete arrived in time.
  */
+/*
+ * The members the client itself reads, checked once for every message so
+ * that nothing later meets a null or a wrong type: the first message must
+ * be the QMP banner; then an event's name (a string), data (an object)
+ * and timestamp (integers); a reply's id (an integer) and error (an
+ * object with a string desc).  What "return" holds is the caller's to
+ * check.
+ */
+static bool check_shape(PpQmp *qmp, json_object *msg, GError **errp)
+{
+    g_autoptr(GError) err = NULL;
+    json_object *x;
+    const char *s;
+    gint64 i;
+
+    if (!qmp->greeted) {
+        if (!pp_json_get_obj(msg, "QMP", &x, NULL)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                        "peer did not greet with a QMP banner");
+            return false;
+        }
+        qmp->greeted = true;
+        return true;
+    }
+    if (json_object_object_get_ex(msg, "event", NULL)) {
+        if (!pp_json_get_str(msg, "event", &s, &err) ||
+            !pp_json_opt_obj(msg, "data", &x, &err) ||
+            !pp_json_opt_int(msg, "timestamp.seconds", &i, &err) ||
+            !pp_json_opt_int(msg, "timestamp.microseconds", &i, &err)) {
+            goto bad;
+        }
+        return true;
+    }
+    if (!pp_json_get_int(msg, "id", &i, &err) ||
+        !pp_json_opt_obj(msg, "error", &x, &err) ||
+        !pp_json_opt_str(msg, "error.desc", &s, &err)) {
+        goto bad;
+    }
+    if (i < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                    "QMP reply with a negative id");
+        return false;
+    }
+    return true;
+bad:
+    g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL, "malformed QMP message: %s",
+                err->message);
+    return false;
+}
+
 static json_object *read_message(PpQmp *qmp, gint64 deadline,
                                  bool *timed_out, GError **errp)
 {
@@ -114,6 +166,11 @@ static json_object *read_message(PpQmp *qmp, gint64 deadline,
                     g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
                                 "QMP peer sent a JSON value that is not an "
                                 "object");
+                    qmp_disconnect(qmp);
+                    return NULL;
+                }
+                if (!check_shape(qmp, obj, errp)) {
+                    json_object_put(obj);
                     qmp_disconnect(qmp);
                     return NULL;
                 }
@@ -191,7 +248,7 @@ PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
 {
     g_autoptr(PpQmp) qmp = g_new0(PpQmp, 1);
     g_autoptr(json_object) greeting = NULL, caps = NULL;
-    json_object *q, *ver, *v;
+    json_object *q = NULL;
     bool timed_out;
 
     qmp->fd = fd;
@@ -209,20 +266,18 @@ PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
         }
         return NULL;
     }
-    if (!json_object_object_get_ex(greeting, "QMP", &q)) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
-                    "peer did not greet with a QMP banner");
-        return NULL;
-    }
-    if (json_object_object_get_ex(q, "version", &ver) &&
-        json_object_object_get_ex(ver, "qemu", &v)) {
-        json_object *a, *b, *c;
-        json_object_object_get_ex(v, "major", &a);
-        json_object_object_get_ex(v, "minor", &b);
-        json_object_object_get_ex(v, "micro", &c);
-        qmp->version = g_strdup_printf("%d.%d.%d", json_object_get_int(a),
-                                       json_object_get_int(b),
-                                       json_object_get_int(c));
+    pp_json_get_obj(greeting, "QMP", &q, NULL); /* see check_shape() */
+    {
+        gint64 a = -1, b = -1, c = -1;
+
+        /* for reports only: a greeting without a sane version is fine */
+        if (pp_json_get_int(q, "version.qemu.major", &a, NULL) &&
+            pp_json_get_int(q, "version.qemu.minor", &b, NULL) &&
+            pp_json_get_int(q, "version.qemu.micro", &c, NULL)) {
+            qmp->version = g_strdup_printf("%" G_GINT64_FORMAT ".%"
+                                           G_GINT64_FORMAT ".%"
+                                           G_GINT64_FORMAT, a, b, c);
+        }
     }
     caps = pp_qmp_execute(qmp, "qmp_capabilities", NULL, timeout_ms, errp);
     if (!caps) {
@@ -300,10 +355,10 @@ json_object *pp_qmp_execute(PpQmp *qmp, const char *command,
             return json_object_get(ret);
         }
         if (json_object_object_get_ex(msg, "error", &err)) {
-            json_object *desc = NULL;
-            json_object_object_get_ex(err, "desc", &desc);
+            const char *desc = "unknown error";
+            pp_json_opt_str(err, "desc", &desc, NULL);
             g_set_error(errp, PP_ERROR, PP_ERROR_COMMAND, "%s: %s", command,
-                        desc ? json_object_get_string(desc) : "unknown error");
+                        desc);
             return NULL;
         }
         g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
@@ -313,12 +368,13 @@ json_object *pp_qmp_execute(PpQmp *qmp, const char *command,
     }
 }
 
+/* Messages were checked by check_shape(): an event's name is a string. */
 static const char *event_name(json_object *ev)
 {
-    json_object *n;
+    const char *n = "";
 
-    return json_object_object_get_ex(ev, "event", &n) ?
-           json_object_get_string(n) : "";
+    pp_json_get_str(ev, "event", &n, NULL);
+    return n;
 }
 
 json_object *pp_qmp_next_event(PpQmp *qmp, const char *name, int timeout_ms,
@@ -361,15 +417,15 @@ json_object *pp_qmp_next_event(PpQmp *qmp, const char *name, int timeout_ms,
 
 gint64 pp_qmp_event_time_us(json_object *event)
 {
-    json_object *ts, *s, *us;
+    gint64 sec, usec;
 
-    if (!json_object_object_get_ex(event, "timestamp", &ts) ||
-        !json_object_object_get_ex(ts, "seconds", &s) ||
-        !json_object_object_get_ex(ts, "microseconds", &us)) {
+    if (!pp_json_get_int(event, "timestamp.seconds", &sec, NULL) ||
+        !pp_json_get_int(event, "timestamp.microseconds", &usec, NULL) ||
+        sec < 0 || sec > G_MAXINT64 / G_USEC_PER_SEC - 1 || usec < -1 ||
+        usec >= G_USEC_PER_SEC) {
         return 0;
     }
-    return json_object_get_int64(s) * G_USEC_PER_SEC +
-           json_object_get_int64(us);
+    return sec * G_USEC_PER_SEC + usec;
 }
 
 const char *pp_qmp_version(PpQmp *qmp)
@@ -500,14 +556,14 @@ static void async_closed(PpQmp *qmp, const GError *why)
 
 static void deliver_event(PpQmp *qmp, json_object *ev)
 {
-    json_object *name, *data = NULL;
+    json_object *data = NULL;
 
-    if (!qmp->on_event || !json_object_object_get_ex(ev, "event", &name)) {
+    if (!qmp->on_event) {
         return;
     }
-    json_object_object_get_ex(ev, "data", &data);
-    qmp->on_event(qmp, json_object_get_string(name), data,
-                  pp_qmp_event_time_us(ev), qmp->opaque);
+    pp_json_opt_obj(ev, "data", &data, NULL);
+    qmp->on_event(qmp, event_name(ev), data, pp_qmp_event_time_us(ev),
+                  qmp->opaque);
 }
 
 /* Handle one message in async mode; false when the connection died. */
@@ -543,11 +599,10 @@ static bool async_message(PpQmp *qmp, json_object *msg)
     if (json_object_object_get_ex(msg, "return", &ret)) {
         complete(qmp, pd, ret, NULL);
     } else if (json_object_object_get_ex(msg, "error", &err)) {
-        json_object *desc = NULL;
-        json_object_object_get_ex(err, "desc", &desc);
+        const char *desc = "unknown error";
+        pp_json_opt_str(err, "desc", &desc, NULL);
         g_autoptr(GError) e = g_error_new(
-            PP_ERROR, PP_ERROR_COMMAND, "%s: %s", pd->command,
-            desc ? json_object_get_string(desc) : "unknown error");
+            PP_ERROR, PP_ERROR_COMMAND, "%s: %s", pd->command, desc);
         complete(qmp, pd, NULL, e);
     } else {
         g_autoptr(GError) e = g_error_new(

@@ -31,6 +31,7 @@ int pp_unix_connect(const char *path, const char *what, GError **errp)
         }
         g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot connect to %s '%s': "
                     "%s", what, path, g_strerror(err));
+        errno = err;
         return -1;
     }
     return fd;

@@ -26,14 +26,17 @@ typedef struct PpHostView {
     const char *name;
     guint ncpus;            /* cores in the host's CPU set */
     guint64 mem_mib;        /* memory available to VMs; 0 = unlimited */
-    double cpu;             /* windowed average, % of the CPU set */
+    double cpu;             /* windowed average, % of the CPU set; NAN
+                             * when no sample fell in the window (unknown,
+                             * never to be read as idle) */
 } PpHostView;
 
 typedef struct PpVmView {
     const char *name;
     const char *host;       /* name of the host it runs on */
     guint64 mem_mib;
-    double cpu;             /* windowed average, % of one core */
+    double cpu;             /* windowed average, % of one core; NAN when
+                             * unknown, as for hosts */
     bool migrating;         /* a move of this VM is in flight */
 } PpVmView;
 

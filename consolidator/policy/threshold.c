@@ -305,6 +305,23 @@ static void threshold_decide(void *state, const PpClusterView *view,
             return;
         }
     }
+    /* The rules compare every host and VM: with one of them unknown
+     * (no samples: just started, or its host stopped answering) an idle
+     * verdict could be wrong, so nothing is decided until it is known. */
+    for (guint i = 0; i < view->nhosts; i++) {
+        if (isnan(view->hosts[i].cpu)) {
+            pp_plan_note(plan, false, "waiting: no CPU samples of host %s",
+                         view->hosts[i].name);
+            return;
+        }
+    }
+    for (guint i = 0; i < view->nvms; i++) {
+        if (isnan(view->vms[i].cpu)) {
+            pp_plan_note(plan, false, "waiting: no CPU samples of VM %s",
+                         view->vms[i].name);
+            return;
+        }
+    }
     if (view->now - view->last_relocation < t->cooldown) {
         pp_plan_note(plan, false, "cooldown: %.1f s left",
                      t->cooldown - (view->now - view->last_relocation));

@@ -51,7 +51,7 @@ for f in "$PPMIG" "$PP_BUILD/qemu/qemu-system-x86_64" "$PP_BUILD/guest/initrd.im
 done
 
 # ---- consolidator helpers ----
-CONSOLIDATOR=$PP_BUILD/bin/consolidator
+CONSOLIDATOR=${PP_CONSOLIDATOR:-$PP_BUILD/bin/consolidator}
 
 # write_cluster_config FILE INSTANCE STATE_DIR: the [consolidator] section
 # for our build; callers append [policy], [host] and [vm] sections.
@@ -68,10 +68,11 @@ EOC
 }
 
 # start_daemon CONFIG LOG: run the daemon in the background; wait until
-# its control socket answers.  Sets DAEMON_PID.
+# its control socket answers.  Sets DAEMON_PID and DAEMON_LOG.
 start_daemon() {
     "$CONSOLIDATOR" run -c "$1" > "$2" 2>&1 &
     DAEMON_PID=$!
+    DAEMON_LOG=$2
     for _ in $(seq 1 300); do
         "$CONSOLIDATOR" status -c "$1" > /dev/null 2>&1 && return 0
         kill -0 "$DAEMON_PID" 2>/dev/null || { cat "$2"; fail "daemon exited"; }
@@ -109,6 +110,17 @@ stop_daemon() {
     kill -0 "$DAEMON_PID" 2>/dev/null && fail "daemon did not stop"
     wait "$DAEMON_PID" 2>/dev/null
     DAEMON_PID=
+    check_sanitizers
+}
+
+# check_sanitizers: under make check-asan, any report in the daemon's log
+# fails the test.
+check_sanitizers() {
+    if [ -n "${DAEMON_LOG:-}" ] &&
+       grep -qE 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$DAEMON_LOG"; then
+        grep -m5 -E 'ERROR: |runtime error:|SUMMARY' "$DAEMON_LOG"
+        fail "sanitizer report in $DAEMON_LOG"
+    fi
 }
 
 need_root() {

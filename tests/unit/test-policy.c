@@ -132,6 +132,25 @@ static void test_pack_onto_busiest_idle(void **state)
     assert_non_null(strstr(((PpMove *)p->moves->pdata[0])->reason, "pack"));
 }
 
+/* A host or VM without samples is unknown, not idle: this would pack
+ * vm1 onto pm1 if pm0's NAN read as 0 %, and spread if vm0's did. */
+static void test_unknown_load_decides_nothing(void **state)
+{
+    PpHostView h[] = { HOST("pm0", NAN), HOST("pm1", 21) };
+    PpVmView v[] = { VM("vm1", "pm0", 9), VM("vm0", "pm1", 20) };
+    g_autoptr(PpPlan) p = decide(*state, h, 2, v, 2, INFINITY);
+
+    assert_int_equal(p->moves->len, 0);
+    assert_true(has_note(p, "no CPU samples of host pm0"));
+
+    PpHostView h2[] = { HOST("pm0", 100), HOST("pm1", 0) };
+    PpVmView v2[] = { VM("vm0", "pm0", NAN), VM("vm1", "pm0", 80) };
+    g_autoptr(PpPlan) p2 = decide(*state, h2, 2, v2, 2, INFINITY);
+
+    assert_int_equal(p2->moves->len, 0);
+    assert_true(has_note(p2, "no CPU samples of VM vm0"));
+}
+
 static void test_pack_needs_two_idle_hosts_with_vms(void **state)
 {
     /* pm1 is idle but empty: nothing to pack. */
@@ -281,6 +300,7 @@ int main(void)
         T(test_no_idle_host_warns),
         T(test_pack_onto_busiest_idle),
         T(test_pack_needs_two_idle_hosts_with_vms),
+        T(test_unknown_load_decides_nothing),
         T(test_cooldown),
         T(test_no_decision_while_moving),
         T(test_ties_are_deterministic),

@@ -279,6 +279,22 @@ static void test_non_object(void **state)
     expect_failure("non-object.txt", NULL, PP_ERROR_PROTOCOL, "not an object");
 }
 
+/* Nulls and wrong types where the client reads a member: a protocol
+ * error that kills the connection, never a crash or a coerced value. */
+static void test_null_and_wrong_types(void **state)
+{
+    expect_failure("null-event.txt", NULL, PP_ERROR_PROTOCOL,
+                   "'event' is null, expected a string");
+    expect_failure("event-data-string.txt", NULL, PP_ERROR_PROTOCOL,
+                   "'data' is a string, expected an object");
+    expect_failure("string-id.txt", NULL, PP_ERROR_PROTOCOL,
+                   "'id' is a string, expected an integer");
+    expect_failure("error-null-desc.txt", NULL, PP_ERROR_PROTOCOL,
+                   "'error.desc' is null");
+    expect_failure("error-not-object.txt", NULL, PP_ERROR_PROTOCOL,
+                   "'error' is a string, expected an object");
+}
+
 static void test_huge_message(void **state)
 {
     /* A syntactically fine reply that never ends within the bound. */
@@ -566,6 +582,7 @@ int main(void)
         cmocka_unit_test(test_eof_mid_reply),
         cmocka_unit_test(test_unknown_id),
         cmocka_unit_test(test_non_object),
+        cmocka_unit_test(test_null_and_wrong_types),
         cmocka_unit_test(test_huge_message),
         cmocka_unit_test(test_not_qmp),
         cmocka_unit_test(test_late_reply_dropped),
