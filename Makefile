@@ -129,12 +129,13 @@ $(B)/fuzz/fuzz-%: $(B)/fuzz/obj/tests/fuzz/fuzz-%.o $(FUZZ_LIB)
 
 fuzzers: $(FUZZ_BINS)
 
-# make fuzz [FUZZ_SECONDS=60] [FUZZ=qmp,control,...]: each harness for
-# that long, corpora kept in $(B)/fuzz/corpus, a table of executions.
+# make fuzz [FUZZ_SECONDS=60 | FUZZ_RUNS=N] [FUZZ=qmp,control,...]: each
+# harness for that long (or that many executions), corpora kept in
+# $(B)/fuzz/corpus, a table of executions.
 FUZZ_SECONDS ?= 60
 fuzz: fuzzers
 	$(Q)tests/fuzz/run-fuzz --build $(B) --seconds $(FUZZ_SECONDS) \
-	    $(if $(FUZZ),--only $(FUZZ))
+	    $(if $(FUZZ_RUNS),--runs $(FUZZ_RUNS)) $(if $(FUZZ),--only $(FUZZ))
 
 # The sanitizer lane: the library, programs and unit tests built again
 # with ASan and UBSan (gcc) in $(B)/asan, the unit tests and the

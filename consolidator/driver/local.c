@@ -66,6 +66,11 @@ typedef struct LocalVm {
     GHashTable *last_ns;    /* "pid/tid" -> guint64 run time, for deltas */
     gint64 last_sample_us;
     char *last_protocol_error;  /* said once until the message changes */
+    /* Monitor connections re-opened after a break while QEMU lived (a
+     * peer that keeps breaking them is not reconnected forever). */
+    gint64 reconnect_window_us;
+    guint reconnects;
+    guint retry_source;         /* retrying an unreachable monitor */
 } LocalVm;
 
 typedef struct LocalJob {
@@ -81,6 +86,10 @@ typedef struct LocalJob {
     /* The last migration status seen of each side (events and polls
      * report the same one; only a change is acted on). */
     char *src_status, *dst_status;
+    /* The source QEMU died before the switch: the destination's own
+     * status says whether it has the whole guest (completed) or not. */
+    bool src_gone;
+    guint gone_source;      /* deadline for the destination to complete */
 } LocalJob;
 
 static LocalHost *LH(const Host *h) { return h->priv; }
@@ -247,21 +256,149 @@ static void on_vm_event(PpQmp *q, const char *name, json_object *data,
     }
 }
 
+#define RECONNECT_MS 1000
+#define RECONNECTS_PER_MINUTE 3
+
+static void query_vcpus(PpQmp *qmp, GArray *tids);
+static void on_schema(PpQmp *q, json_object *ret, const GError *err,
+                      gpointer opaque);
+
+static void on_vm_closed(PpQmp *q, const GError *why, gpointer opaque);
+
+/*
+ * A monitor connection of @vm to @proc broke: when that QEMU still runs,
+ * open a new one (QEMU's monitor takes the next client).  Bounded: one
+ * attempt of at most RECONNECT_MS, and no more than RECONNECTS_PER_MINUTE
+ * per VM, so a QEMU that keeps breaking the protocol is not reconnected
+ * in a loop.  NULL when the QEMU is gone or does not answer.
+ */
+static PpQmp *reconnect(Vm *vm, PpVm *proc, const char *side,
+                        const GError *why)
+{
+    LocalVm *lv = LV(vm);
+    gint64 now = g_get_monotonic_time();
+    g_autoptr(GError) err = NULL;
+    PpQmp *q;
+
+    if (!proc || !pp_vm_is_running(proc)) {
+        return NULL;
+    }
+    if (now - lv->reconnect_window_us > 60 * G_USEC_PER_SEC) {
+        lv->reconnect_window_us = now;
+        lv->reconnects = 0;
+    }
+    if (lv->reconnects >= RECONNECTS_PER_MINUTE) {
+        pp_daemon_event(vm->d, "warning", vm->name, "%s QEMU (pid %d) still "
+                        "runs but its monitor broke %u times within a "
+                        "minute: not reconnected now", side,
+                        (int)pp_vm_pid(proc), lv->reconnects);
+        return NULL;
+    }
+    lv->reconnects++;
+    q = pp_qmp_connect(pp_vm_qmp_path(proc), RECONNECT_MS, &err);
+    if (!q) {
+        pp_daemon_event(vm->d, "warning", vm->name, "%s QEMU (pid %d) still "
+                        "runs but its monitor does not answer: %s", side,
+                        (int)pp_vm_pid(proc), err->message);
+        return NULL;
+    }
+    pp_qmp_attach(q, NULL, on_vm_event, on_vm_closed, vm);
+    pp_daemon_event(vm->d, "monitor-reconnected", vm->name,
+                    "%s QEMU's monitor connection broke (%s); QEMU still "
+                    "runs and answers on a new one", side,
+                    why ? why->message : "closed");
+    return q;
+}
+
+static gboolean on_retry_monitor(gpointer opaque);
+
+/*
+ * A VM's QEMU whose monitor cannot be reached while the process runs is
+ * not lost: the guest runs, its memory is taken.  It stays where it is,
+ * samples stop (the policy then waits, see pp_daemon_plan), and the
+ * monitor is tried again every 10 s until it answers or QEMU exits.
+ */
+static void monitor_unreachable(Vm *vm, const char *why)
+{
+    LocalVm *lv = LV(vm);
+
+    pp_daemon_event(vm->d, "alert", vm->name, "QEMU (pid %d) runs but its "
+                    "monitor cannot be reached (%s): left alone, retried "
+                    "every 10 s", (int)pp_vm_pid(lv->proc), why);
+    if (!lv->retry_source) {
+        lv->retry_source = g_timeout_add_seconds(10, on_retry_monitor, vm);
+    }
+}
+
+static gboolean on_retry_monitor(gpointer opaque)
+{
+    Vm *vm = opaque;
+    LocalVm *lv = LV(vm);
+
+    if (!pp_vm_is_running(lv->proc)) {
+        lv->retry_source = 0;
+        pp_daemon_vm_lost(vm->d, vm, "QEMU exited while its monitor was "
+                          "unreachable");
+        return G_SOURCE_REMOVE;
+    }
+    lv->reconnects = 0;
+    PpQmp *q = reconnect(vm, lv->proc, "the", NULL);
+    if (!q) {
+        return G_SOURCE_CONTINUE;
+    }
+    pp_qmp_free(lv->qmp);
+    lv->qmp = q;
+    pp_qmp_send(q, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
+    query_vcpus(q, lv->vcpu_tids);
+    lv->retry_source = 0;
+    return G_SOURCE_REMOVE;
+}
+
 static void on_vm_closed(PpQmp *q, const GError *why, gpointer opaque)
 {
     Vm *vm = opaque;
+    LocalVm *lv = LV(vm);
+    Job *job = vm->job && vm->job->priv ? vm->job : NULL;
     g_autofree char *msg = NULL;
 
-    if (vm->job && vm->job->priv &&
-        (q == LV(vm)->qmp || q == LJ(vm->job)->dst_qmp)) {
-        job_on_closed(vm->job, q, why);
+    if (job && q == LJ(job)->dst_qmp) {
+        PpQmp *n = reconnect(vm, LJ(job)->dst_proc, "destination", why);
+        if (n) {
+            LJ(job)->dst_qmp = n;
+            LJ(job)->dst_poll_pending = false;
+            pp_qmp_free(q);
+            return;
+        }
+        job_on_closed(job, q, why);
         return;
     }
-    if (q == LV(vm)->qmp) {
-        msg = g_strdup_printf("QEMU went away on %s: %s", vm->host->name,
-                              why ? why->message : "connection closed");
-        pp_daemon_vm_lost(vm->d, vm, msg);
+    if (q != lv->qmp) {
+        return;
     }
+    {
+        PpQmp *n = reconnect(vm, lv->proc, job ? "source" : "the", why);
+        if (n) {
+            lv->qmp = n;
+            if (job) {
+                LJ(job)->src_poll_pending = false;
+            } else {
+                query_vcpus(n, lv->vcpu_tids);
+            }
+            pp_qmp_free(q);
+            return;
+        }
+    }
+    if (job) {
+        job_on_closed(job, q, why);
+        return;
+    }
+    msg = g_strdup_printf("QEMU went away on %s: %s", vm->host->name,
+                          why ? why->message : "connection closed");
+    if (lv->proc && pp_vm_is_running(lv->proc)) {
+        monitor_unreachable(vm, msg);
+        return;
+    }
+    pp_daemon_vm_lost(vm->d, vm, msg);
 }
 
 static void on_vcpus(PpQmp *q, json_object *ret, const GError *err,
@@ -429,7 +566,13 @@ static void local_sample(PpDriver *drv, double t)
 
 /* ---- migration ---- */
 
-/* Before the switch: drop the destination, keep the guest on the source. */
+/*
+ * Before the switch: drop the destination, keep the guest on the source.
+ * The destination goes first, and the source is resumed only once the
+ * destination QEMU is gone: a destination whose RESUME was never read
+ * (its monitor broke) may run the guest, and two running copies are
+ * worse than a failed move.
+ */
 static void abort_finish(Job *job, bool resume_source)
 {
     Vm *vm = job->vm;
@@ -440,6 +583,29 @@ static void abort_finish(Job *job, bool resume_source)
         g_source_remove(lj->poll_source);
         lj->poll_source = 0;
     }
+    pp_qmp_free(lj->dst_qmp);
+    lj->dst_qmp = NULL;
+    if (lj->dst_proc) {
+        pp_vm_stop(lj->dst_proc, 2000, NULL);
+        if (pp_vm_is_running(lj->dst_proc)) {
+            /* survived SIGKILL: whether it runs the guest is unknown */
+            pp_daemon_event(job->d, "alert", vm->name, "destination QEMU "
+                            "(pid %d) does not die: the source is not "
+                            "resumed", (int)pp_vm_pid(lj->dst_proc));
+            pp_vm_forget(lj->dst_proc);
+            lj->dst_proc = NULL;
+            job_aborted(job, false);
+            return;
+        }
+        pp_vm_free(lj->dst_proc);
+        lj->dst_proc = NULL;
+    }
+    if (lj->src_gone || !lv->proc || !pp_vm_is_running(lv->proc)) {
+        pp_daemon_vm_lost(job->d, vm, "the source QEMU died before the "
+                          "destination had the whole guest");
+        job_aborted(job, true);
+        return;
+    }
     if (resume_source && lv->qmp && pp_qmp_is_connected(lv->qmp)) {
         if (!lj->src_completed) {
             pp_qmp_send(lv->qmp, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
@@ -448,14 +614,10 @@ static void abort_finish(Job *job, bool resume_source)
          * completed one left it paused for a destination that failed. */
         pp_qmp_send(lv->qmp, "cont", NULL, QMP_MS, NULL, NULL);
     }
-    pp_qmp_free(lj->dst_qmp);
-    lj->dst_qmp = NULL;
-    if (lj->dst_proc) {
-        pp_vm_stop(lj->dst_proc, 2000, NULL);
-        pp_vm_free(lj->dst_proc);
-        lj->dst_proc = NULL;
-    }
     job_aborted(job, true);
+    if (!lv->qmp || !pp_qmp_is_connected(lv->qmp)) {
+        monitor_unreachable(vm, "its monitor broke during the move");
+    }
 }
 
 static void on_abort_status(PpQmp *q, json_object *ret, const GError *err,
@@ -492,6 +654,10 @@ static void local_migrate_abort(PpDriver *drv, Job *job)
     if (lj->poll_source) {
         g_source_remove(lj->poll_source);
         lj->poll_source = 0;
+    }
+    if (lj->src_gone) {
+        abort_finish(job, false); /* the VM is lost: nothing to resume */
+        return;
     }
     if (job->switch_requested) {
         pp_qmp_send(LV(job->vm)->qmp, "query-status", NULL, QMP_MS,
@@ -649,6 +815,11 @@ static void on_dst_status(Job *job, const char *status)
     }
     if (strcmp(status, "completed") == 0) {
         LJ(job)->dst_completed = true;
+        if (LJ(job)->src_gone) {
+            /* it could only complete with everything the source sent */
+            LJ(job)->src_completed = true;
+            job_source_done(job);
+        }
         maybe_finish(job);
     } else if (strcmp(status, "postcopy-paused") == 0) {
         job_paused(job, "destination: post-copy paused");
@@ -682,6 +853,19 @@ static void job_on_event(Job *job, PpQmp *from, const char *name,
     }
 }
 
+/* How long a destination may take to complete after its source died. */
+#define SRC_GONE_S 30
+
+static gboolean on_src_gone_timeout(gpointer opaque)
+{
+    Job *job = opaque;
+
+    LJ(job)->gone_source = 0;
+    job_failed(job, "the source QEMU died and the destination did not "
+               "complete the migration");
+    return G_SOURCE_REMOVE;
+}
+
 static void job_on_closed(Job *job, PpQmp *from, const GError *why)
 {
     LocalJob *lj = LJ(job);
@@ -696,9 +880,19 @@ static void job_on_closed(Job *job, PpQmp *from, const GError *why)
         handover(job);
         return;
     }
-    if (src && !job->switched) {
-        /* The source died before the switch: nothing runs the guest. */
-        pp_daemon_vm_lost(job->d, job->vm, msg);
+    if (src && !lj->src_gone && (!job->switched || lj->src_completed) &&
+        !pp_vm_is_running(LV(job->vm)->proc)) {
+        /* The source died before the switch, or after it had sent
+         * everything.  Whether the guest is lost is the destination's to
+         * say: after a converged pre-copy it has everything and
+         * completes; otherwise its migration fails. */
+        lj->src_gone = true;
+        lj->gone_source = g_timeout_add_seconds(SRC_GONE_S, on_src_gone_timeout,
+                                                job);
+        pp_daemon_event(job->d, "warning", job->vm->name, "%s; the "
+                        "destination's migration status decides whether "
+                        "it has the whole guest", msg);
+        return;
     }
     job_failed(job, msg);
 }
@@ -761,14 +955,14 @@ static gboolean on_poll_timer(gpointer opaque)
 
     /* One query in flight per side: a monitor that stops answering must
      * not pile up requests. */
-    if (!lj->src_poll_pending && !lj->src_completed) {
+    if (!lj->src_poll_pending && !lj->src_completed && !lj->src_gone) {
         lj->src_poll_pending = true;
         pp_qmp_send(LV(job->vm)->qmp, "query-migrate", NULL, QMP_MS,
                     on_src_poll, job);
     }
     if (lj->dst_qmp && !lj->dst_poll_pending &&
         (job->state == JOB_COMPLETING || job->state == JOB_POSTCOPY ||
-         job->state == JOB_PAUSED)) {
+         job->state == JOB_PAUSED || lj->src_gone)) {
         lj->dst_poll_pending = true;
         pp_qmp_send(lj->dst_qmp, "query-migrate", NULL, QMP_MS, on_dst_poll,
                     job);
@@ -1087,6 +1281,9 @@ static void job_drop(Job *job, bool stop)
     if (lj->poll_source) {
         g_source_remove(lj->poll_source);
     }
+    if (lj->gone_source) {
+        g_source_remove(lj->gone_source);
+    }
     pp_qmp_free(lj->dst_qmp);
     proc_drop(lj->dst_proc, stop);
     g_array_unref(lj->dst_vcpu_tids);
@@ -1118,6 +1315,9 @@ static void vm_drop(Vm *vm, bool stop)
 
     if (!lv) {
         return;
+    }
+    if (lv->retry_source) {
+        g_source_remove(lv->retry_source);
     }
     pp_qmp_free(lv->qmp);
     proc_drop(lv->proc, stop);
