@@ -52,7 +52,8 @@ static GOptionEntry common_entries[] = {
 
 static GOptionEntry run_entries[] = {
     { "daemon", 'd', 0, G_OPTION_ARG_NONE, &opt_daemon,
-      "detach and run in the background", NULL },
+      "detach once started (a failed start is reported here, exit 1); "
+      "events then go to the database only", NULL },
     { NULL }
 };
 

@@ -293,7 +293,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "kernel", "initrd", "accel", "firmware", "hot_first", "hot_track_ms",
         "send_buffer", "fault_window", "pacing", "driver", "domains",
         "require_metadata", "peer_to_peer", "metrics", "recover_timeout",
-        "query_socket", "control_group", NULL
+        "query_socket", "control_group", "sandbox", NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -375,6 +375,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         !get_u64(p, g, "recover_timeout", 600, 0, 86400 * 7,
                  &c->recover_timeout_s, errp) ||
         !get_bool(p, g, "autopilot", true, &c->autopilot, errp) ||
+        !get_bool(p, g, "sandbox", true, &c->sandbox, errp) ||
         !get_bool(p, g, "hot_first", true, &c->hot_first, errp) ||
         !get_u64(p, g, "hot_track_ms", 300, 0, 60000, &c->hot_track_ms,
                  errp) ||
@@ -655,4 +656,94 @@ const PpVmSpec *pp_config_vm(const PpConfig *c, const char *name)
         }
     }
     return NULL;
+}
+
+static bool same_str(const char *a, const char *b)
+{
+    return g_strcmp0(a, b) == 0;
+}
+
+static bool same_strv(char **a, char **b)
+{
+    if (!a || !b) {
+        return a == b;
+    }
+    return g_strv_equal((const char *const *)a, (const char *const *)b);
+}
+
+bool pp_config_reloadable(const PpConfig *o, const PpConfig *n, GError **errp)
+{
+    const char *what = NULL;
+
+#define S(f) (!what && !same_str(o->f, n->f) ? (what = #f) : NULL)
+#define V(f) (!what && o->f != n->f ? (what = #f) : NULL)
+    S(driver); S(instance); S(state_dir); S(socket); S(query_socket);
+    S(control_group); S(database); S(metrics); S(link_rate); S(qemu);
+    S(kernel); S(initrd); S(accel);
+    V(require_metadata); V(peer_to_peer); V(sandbox);
+    if (!what && !same_strv(o->domains, n->domains)) {
+        what = "domains";
+    }
+    if (!what && !same_strv(o->firmware, n->firmware)) {
+        what = "firmware";
+    }
+    if (!what && o->hosts->len != n->hosts->len) {
+        what = "the [host] sections";
+    }
+    for (guint i = 0; !what && i < o->hosts->len; i++) {
+        const PpHostConfig *a = o->hosts->pdata[i], *b = n->hosts->pdata[i];
+        if (!same_str(a->name, b->name) || !same_str(a->cpus, b->cpus) ||
+            a->mem_mib != b->mem_mib || !same_str(a->uri, b->uri) ||
+            !same_str(a->peer_uri, b->peer_uri) ||
+            !same_str(a->migration_address, b->migration_address)) {
+            what = "the [host] sections";
+        }
+    }
+    if (!what && o->vms->len != n->vms->len) {
+        what = "the [vm] sections";
+    }
+    for (guint i = 0; !what && i < o->vms->len; i++) {
+        const PpVmSpec *a = o->vms->pdata[i], *b = n->vms->pdata[i];
+        if (!same_str(a->name, b->name) || !same_str(a->host, b->host) ||
+            a->mem_mib != b->mem_mib || a->vcpus != b->vcpus ||
+            !same_str(a->workload, b->workload) || a->fill_mib != b->fill_mib) {
+            what = "the [vm] sections";
+        }
+    }
+#undef S
+#undef V
+    if (what) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "%s: %s changed, which needs a restart; nothing was "
+                    "applied", n->path, what);
+        return false;
+    }
+    return true;
+}
+
+void pp_config_take_reloadable(PpConfig *o, PpConfig *n)
+{
+    GKeyFile *kf = o->kf;
+    char *policy = o->policy_name;
+
+    o->sample_interval = n->sample_interval;
+    o->decide_interval = n->decide_interval;
+    o->decide_after = n->decide_after;
+    o->retention = n->retention;
+    o->max_moves = n->max_moves;
+    o->mode = n->mode;
+    o->downtime_ms = n->downtime_ms;
+    o->max_bandwidth = n->max_bandwidth;
+    o->recover_timeout_s = n->recover_timeout_s;
+    o->hot_first = n->hot_first;
+    o->hot_track_ms = n->hot_track_ms;
+    o->send_buffer = n->send_buffer;
+    o->fault_window = n->fault_window;
+    o->pacing_pct = n->pacing_pct;
+    o->pacing_rate = n->pacing_rate;
+    o->autopilot = n->autopilot;
+    o->policy_name = n->policy_name;
+    o->kf = n->kf;
+    n->policy_name = policy;
+    n->kf = kf;
 }

@@ -94,6 +94,7 @@ typedef struct PpConfig {
     bool autopilot;         /* run the policy; false: only manual moves */
     char *link_rate;        /* tc tbf rate or "none" */
     char *qemu, *kernel, *initrd, *accel;
+    bool sandbox;           /* local: QEMU under seccomp (-sandbox on) */
     char **firmware;
     char *policy_name;
     GKeyFile *kf;           /* for the policy's own settings */
@@ -105,6 +106,19 @@ PpConfig *pp_config_load(const char *path, GError **errp);
 /* Parse from memory; @path is used in messages and to resolve paths. */
 PpConfig *pp_config_parse(const char *text, const char *path, GError **errp);
 void pp_config_free(PpConfig *cfg);
+
+/*
+ * Reload (SIGHUP): may @old's running daemon take @new?  Only settings
+ * that need no restart may differ: the policy (name and [policy]),
+ * intervals, retention, mode, limits, autopilot, recovery and our QEMU's
+ * post-copy tunables.  False with @errp naming the first other setting
+ * that differs (hosts, VMs, driver, paths, sockets, link, QEMU...).
+ */
+bool pp_config_reloadable(const PpConfig *old, const PpConfig *new,
+                          GError **errp);
+/* Move @new's reloadable settings into @old (whose host and VM entries
+ * the daemon keeps pointers to); @new keeps the rest, to be freed. */
+void pp_config_take_reloadable(PpConfig *old, PpConfig *new);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpConfig, pp_config_free)
 
 const PpHostConfig *pp_config_host(const PpConfig *cfg, const char *name);

@@ -293,6 +293,57 @@ static gboolean on_signal(gpointer opaque)
     return G_SOURCE_CONTINUE;
 }
 
+static gboolean on_sample(gpointer opaque);
+static gboolean on_decide(gpointer opaque);
+
+/*
+ * SIGHUP: read the configuration file again and take what can change
+ * without a restart (pp_config_reloadable); anything else, or a file
+ * with an error, changes nothing and says why.
+ */
+static gboolean on_reload(gpointer opaque)
+{
+    PpDaemon *d = opaque;
+    g_autoptr(GError) err = NULL;
+    PpConfig *n = pp_config_load(d->cfg->path, &err);
+    const PpPolicyOps *ops = NULL;
+    void *st = NULL;
+
+    if (n && pp_config_reloadable(d->cfg, n, &err) &&
+        (ops = pp_policy_find(n->policy_name, &err))) {
+        st = ops->create(n->kf, "policy", NULL, &err);
+    }
+    if (!st) {
+        pp_daemon_event(d, "warning", NULL, "reload refused, the running "
+                        "configuration stays: %s", err->message);
+        pp_config_free(n);
+        return G_SOURCE_CONTINUE;
+    }
+    double sample = d->cfg->sample_interval, decide = d->cfg->decide_interval;
+
+    pp_config_take_reloadable(d->cfg, n);
+    pp_config_free(n);
+    d->policy->destroy(d->policy_state);
+    d->policy = ops;
+    d->policy_state = st;
+    if (sample != d->cfg->sample_interval) {
+        g_source_remove(d->sample_source);
+        d->sample_source = g_timeout_add(
+            (guint)(d->cfg->sample_interval * 1000), on_sample, d);
+    }
+    if (decide != d->cfg->decide_interval) {
+        g_source_remove(d->decide_source);
+        d->decide_source = g_timeout_add(
+            (guint)(d->cfg->decide_interval * 1000), on_decide, d);
+    }
+    g_autofree char *mode = pp_mig_mode_str(&d->cfg->mode);
+    pp_daemon_event(d, "reload", NULL, "configuration reloaded from %s: "
+                    "policy %s, %s moves, autopilot %s", d->cfg->path,
+                    d->cfg->policy_name, mode,
+                    d->cfg->autopilot ? "on" : "off");
+    return G_SOURCE_CONTINUE;
+}
+
 static void vm_free(Vm *vm)
 {
     json_object_put(vm->hot_set);
@@ -444,8 +495,93 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
     return pp_control_listen(d, errp) && pp_metrics_listen(d, errp);
 }
 
-int pp_daemon_run(const char *config_path, bool daemonize)
+/*
+ * --daemon: fork before anything is set up; the parent waits on a pipe
+ * until the child says it is ready ("ok") or why it could not start, so
+ * a failing start is reported on the terminal with exit status 1.
+ * Returns -1 in the child (carry on), else the parent's exit status.
+ */
+static int daemonize_start(int *ready_fd)
 {
+    int p[2];
+    pid_t pid;
+
+    if (pipe2(p, O_CLOEXEC) < 0 || (pid = fork()) < 0) {
+        fprintf(stderr, "consolidator: cannot daemonize: %s\n",
+                g_strerror(errno));
+        return 1;
+    }
+    if (pid > 0) {
+        GString *msg = g_string_new(NULL);
+        char buf[512];
+        ssize_t n;
+
+        close(p[1]);
+        while ((n = read(p[0], buf, sizeof(buf))) > 0 ||
+               (n < 0 && errno == EINTR)) {
+            if (n > 0) {
+                g_string_append_len(msg, buf, n);
+            }
+        }
+        close(p[0]);
+        if (strcmp(msg->str, "ok") == 0) {
+            g_string_free(msg, TRUE);
+            return 0;
+        }
+        fprintf(stderr, "consolidator: %s\n", msg->len ? msg->str :
+                "the daemon exited while starting");
+        g_string_free(msg, TRUE);
+        return 1;
+    }
+    close(p[0]);
+    *ready_fd = p[1];
+    setsid();
+    int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+    if (null >= 0) {
+        dup2(null, STDIN_FILENO);
+        close(null);
+    }
+    if (chdir("/") < 0) {
+        /* harmless: every path was made absolute before */
+    }
+    return -1;
+}
+
+/* Tell the waiting parent how the start went, then leave the terminal. */
+static void daemonize_done(int ready_fd, const char *error)
+{
+    const char *m = error ? error : "ok";
+
+    if (ready_fd < 0) {
+        return;
+    }
+    if (write(ready_fd, m, strlen(m)) < 0) {
+        /* the parent is gone: nobody to tell */
+    }
+    close(ready_fd);
+    if (!error) {
+        int null = open("/dev/null", O_RDWR | O_CLOEXEC);
+        if (null >= 0) {
+            dup2(null, STDOUT_FILENO);
+            dup2(null, STDERR_FILENO);
+            close(null);
+        }
+    }
+}
+
+int pp_daemon_run(const char *config_arg, bool daemonize)
+{
+    /* Absolute before --daemon leaves the directory, and for SIGHUP. */
+    g_autofree char *config_path = g_canonicalize_filename(config_arg, NULL);
+    int ready_fd = -1;
+
+    if (daemonize) {
+        int rc = daemonize_start(&ready_fd);
+        if (rc >= 0) {
+            return rc;
+        }
+    }
+
     PpDaemon *d = g_new0(PpDaemon, 1);
     g_autoptr(GError) err = NULL;
 
@@ -458,14 +594,11 @@ int pp_daemon_run(const char *config_path, bool daemonize)
     d->lock_fd = -1;
     d->loop = g_main_loop_new(NULL, FALSE);
 
-    if (daemonize && daemon(0, 0) < 0) {
-        fprintf(stderr, "consolidator: cannot daemonize: %s\n",
-                g_strerror(errno));
-        daemon_free(d);
-        return 1;
-    }
     if (!daemon_setup(d, config_path, &err)) {
-        fprintf(stderr, "consolidator: %s\n", err->message);
+        if (ready_fd < 0) {
+            fprintf(stderr, "consolidator: %s\n", err->message);
+        }
+        daemonize_done(ready_fd, err->message);
         daemon_free(d);
         return 1;
     }
@@ -483,6 +616,8 @@ int pp_daemon_run(const char *config_path, bool daemonize)
     d->prune_source = g_timeout_add_seconds(60, on_prune, d);
     g_unix_signal_add(SIGINT, on_signal, d);
     g_unix_signal_add(SIGTERM, on_signal, d);
+    g_unix_signal_add(SIGHUP, on_reload, d);
+    daemonize_done(ready_fd, NULL);
     on_sample(d);
     g_main_loop_run(d->loop);
     int rc = d->exit_code;

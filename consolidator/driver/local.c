@@ -221,6 +221,7 @@ static PpVm *spawn(LocalDriver *ld, Vm *vm, Host *host, bool incoming,
         .netns = LH(host)->netns,
         .run_dir = run_dir,
         .incoming_defer = incoming,
+        .sandbox = d->cfg->sandbox,
         /* VMs outlive the daemon: a restart adopts them (pidfile). */
         .detach = true,
     };

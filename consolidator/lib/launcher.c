@@ -144,6 +144,11 @@ char **pp_vm_build_argv(const PpVmConfig *cfg, GError **errp)
         ADD("-incoming");
         ADD("defer");
     }
+    if (cfg->sandbox) {
+        ADD("-sandbox");
+        ADD("on,obsolete=deny,elevateprivileges=deny,spawn=deny,"
+            "resourcecontrol=deny");
+    }
     for (const char *const *e = cfg->extra_args; e && *e; e++) {
         ADD(*e);
     }

@@ -38,6 +38,9 @@ typedef struct PpVmConfig {
     const char *run_dir;        /* created 0700 if missing */
     const char *netns;          /* run inside /run/netns/NAME; NULL: ours */
     bool incoming_defer;        /* start a migration destination */
+    bool sandbox;               /* seccomp: -sandbox on, denying obsolete
+                                 * calls, privilege changes, spawning and
+                                 * resource control (as libvirt does) */
     bool die_with_parent;       /* SIGKILL QEMU if this process dies */
     bool detach;                /* QEMU is not our child: it outlives this
                                  * process (pidfile qemu.pid in run_dir,

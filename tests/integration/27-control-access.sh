@@ -7,7 +7,10 @@
 #   every command that changes something; the CLI falls back to it for a
 #   query when the control socket refuses the user;
 # - nulls and wrong types in requests get errors naming the argument;
-# - a client that never reads its replies holds up nobody.
+# - a client that never reads its replies holds up nobody;
+# - SIGHUP reloads what needs no restart and refuses the rest;
+# - run --daemon with a relative configuration path starts, and a bad
+#   configuration fails on the terminal.
 . "$(dirname "$0")/lib.sh"
 need_root
 command -v setpriv > /dev/null || skip "needs setpriv (util-linux)"
@@ -45,7 +48,10 @@ s = socket.socket(socket.AF_UNIX)
 s.connect(sys.argv[1])
 f = s.makefile("rw")
 for r in sys.argv[2:]:
-    f.write(r + "\n"); f.flush()
+    try:
+        f.write(r + "\n"); f.flush()
+    except BrokenPipeError:
+        pass  # refused at once: the refusal is still there to read
     print(f.readline().strip())
 ' "$s" "$@"
 }
@@ -121,6 +127,45 @@ echo "status beside a client that does not read: $ms ms"
 [ $ms -lt 1500 ] || fail "status took $ms ms beside a client that does not read"
 kill $hog 2>/dev/null; wait $hog 2>/dev/null
 kill -0 "$DAEMON_PID" || fail "daemon died"
+
+# SIGHUP: what needs no restart is taken; anything else, or a broken
+# file, changes nothing and says why.
+autopilot() { C status | sed -n 's/.*autopilot \([a-z]*\).*/\1/p'; }
+C() { "$CONSOLIDATOR" "$@" -c "$cfg"; }
+[ "$(autopilot)" = false ] || fail "autopilot is not off at start"
+cp "$cfg" "$run/orig.ini"
+sed -i 's/^autopilot = false/autopilot = true/' "$cfg"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do [ "$(autopilot)" = true ] && break; sleep 0.1; done
+[ "$(autopilot)" = true ] || fail "SIGHUP did not turn the autopilot on"
+grep -q "reload: .*autopilot on" "$run/daemon.log" || fail "no reload event"
+sed -i 's/^autopilot = true/autopilot = false/; s/^cpus = 1$/cpus = 0-1/' "$cfg"
+kill -HUP "$DAEMON_PID"
+for _ in $(seq 1 50); do grep -q "reload refused" "$run/daemon.log" && break; sleep 0.1; done
+grep -q "reload refused.*the \[host\] sections changed, which needs a restart" "$run/daemon.log" ||
+    fail "a host change was not refused clearly"
+[ "$(autopilot)" = true ] || fail "a refused reload changed the autopilot"
+echo "[broken" >> "$cfg"
+kill -HUP "$DAEMON_PID"
+sleep 0.5
+[ "$(grep -c "reload refused" "$run/daemon.log")" = 2 ] || fail "a broken file was not refused"
+kill -0 "$DAEMON_PID" || fail "daemon died on SIGHUP"
+cp "$run/orig.ini" "$cfg"
 stop_daemon "$cfg"
 [ -e "$qsock" ] && fail "query socket left behind"
+
+# --daemon with a relative configuration path, from its directory: it
+# starts, answers and stops; a bad configuration fails on the terminal.
+(cd "$run" && "$CONSOLIDATOR" run --daemon -c cluster.ini) ||
+    fail "run --daemon failed"
+C status > /dev/null || fail "the detached daemon does not answer"
+dpid=$(pgrep -f "consolidator run --daemon -c cluster.ini" | head -n1)
+[ -n "$dpid" ] || fail "no detached daemon process"
+C stop > /dev/null || fail "stop of the detached daemon failed"
+for _ in $(seq 1 50); do kill -0 "$dpid" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$dpid" 2>/dev/null && fail "the detached daemon did not stop"
+sed 's/^cpus = 1$/cpus = banana/' "$cfg" > "$run/bad.ini"
+msg=$(cd "$run" && "$CONSOLIDATOR" run --daemon -c bad.ini 2>&1) &&
+    fail "run --daemon with a bad configuration succeeded"
+echo "$msg" | grep -q "bad.ini.*cpus" || fail "unclear --daemon failure: $msg"
 echo PASS

@@ -180,6 +180,73 @@ static void test_modes(void **state)
     assert_false(pp_mig_mode_parse("postcopy-after=", &m, &err));
 }
 
+/* SIGHUP: what may change without a restart, and what may not. */
+static void test_reload(void **state)
+{
+    static const struct {
+        const char *from, *to, *refused; /* NULL: reloadable */
+    } cases[] = {
+        { "overload_cpu = 85", "overload_cpu = 70", NULL },
+        { "mode = postcopy-after=2.5", "mode = precopy\nautopilot = false\n"
+          "max_concurrent_moves = 3\ndecide_interval = 5", NULL },
+        { "name = threshold", "name = threshold\nidle_cpu = 10", NULL },
+        { "cpus = 1-2", "cpus = 1", "the [host] sections changed" },
+        { "memory = 2048", "memory = 3072", "the [vm] sections changed" },
+        { "link_rate = 100mbit", "link_rate = 1gbit", "link_rate changed" },
+        { "accel = tcg", "accel = kvm", "accel changed" },
+        { "state_dir = state", "state_dir = other", "state_dir changed" },
+        { "[vm vm0]", "[vm vm9]", "the [vm] sections changed" },
+    };
+    g_autoptr(GError) err = NULL;
+    g_autoptr(PpConfig) old = pp_config_parse(good, "/etc/pp/test.ini", &err);
+
+    assert_non_null(old);
+    for (size_t i = 0; i < G_N_ELEMENTS(cases); i++) {
+        g_autoptr(GString) text = g_string_new(good);
+        g_autoptr(PpConfig) n = NULL;
+        GError *e = NULL;
+
+        assert_true(g_string_replace(text, cases[i].from, cases[i].to, 1) == 1);
+        n = pp_config_parse(text->str, "/etc/pp/test.ini", &e);
+        if (!n) {
+            fail_msg("case %zu: %s", i, e->message);
+        }
+        if (!cases[i].refused) {
+            if (!pp_config_reloadable(old, n, &e)) {
+                fail_msg("case %zu refused: %s", i, e->message);
+            }
+            continue;
+        }
+        assert_false(pp_config_reloadable(old, n, &e));
+        if (!strstr(e->message, cases[i].refused)) {
+            fail_msg("case %zu: '%s' lacks '%s'", i, e->message,
+                     cases[i].refused);
+        }
+        g_clear_error(&e);
+    }
+
+    /* Taking the reloadable part: the old config gets the new settings
+     * and policy section, its hosts and VMs stay the same objects. */
+    g_autoptr(PpConfig) n = pp_config_parse(
+        "[consolidator]\nname = t1\nstate_dir = state\nmode = precopy\n"
+        "autopilot = false\nlink_rate = 100mbit\naccel = tcg\n"
+        "[policy]\nname = threshold\noverload_cpu = 70\n"
+        "[host pm0]\ncpus = 0\nmemory = 4096\n[host pm1]\ncpus = 1-2\n"
+        "[vm vm0]\nmemory = 2048\nhost = pm0\n"
+        "workload = cpuload --schedule=20 --dirty-mib=32\nfill = 1536\n",
+        "/etc/pp/test.ini", &err);
+    assert_non_null(n);
+    assert_true(pp_config_reloadable(old, n, NULL));
+    gpointer host0 = old->hosts->pdata[0];
+    pp_config_take_reloadable(old, n);
+    assert_ptr_equal(old->hosts->pdata[0], host0);
+    assert_int_equal(old->mode.kind, PP_MIG_PRECOPY);
+    assert_false(old->autopilot);
+    g_autofree char *oc = g_key_file_get_string(old->kf, "policy",
+                                                "overload_cpu", NULL);
+    assert_string_equal(oc, "70");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -187,6 +254,7 @@ int main(void)
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_modes),
+        cmocka_unit_test(test_reload),
     };
     return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }
