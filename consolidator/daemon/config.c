@@ -404,6 +404,10 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         double bits = g_ascii_strtod(c->link_rate, &end);
 
         bits *= *end == 'k' ? 1e3 : *end == 'm' ? 1e6 : *end == 'g' ? 1e9 : 1;
+        if (!(bits >= 1e3 && bits <= 1e12)) {
+            return fail(p, errp, g, "link_rate", "'%s' is not a rate from "
+                        "1kbit to 1000gbit", c->link_rate);
+        }
         c->pacing_rate = (guint64)(bits / 8 * c->pacing_pct / 100);
     }
     c->qemu = get_path(p, g, "qemu", "build/qemu/qemu-system-x86_64");

@@ -121,6 +121,12 @@ static void test_errors_name_file_line_key(void **state)
                  "test.ini:21: [vm vm0] memory: '-5' is not an integer");
     expect_error("link_rate = 100mbit", "link_rate = fast",
                  "[consolidator] link_rate: 'fast' is not a tc rate");
+    /* found by fuzz-config: a rate past any double-to-integer range */
+    expect_error("link_rate = 100mbit",
+                 "link_rate = 99999999999999999999999999999999999999gbit",
+                 "is not a rate from 1kbit to 1000gbit");
+    expect_error("link_rate = 100mbit", "link_rate = 0bit",
+                 "is not a rate from 1kbit to 1000gbit");
     expect_error("[host pm1]", "[hots pm1]", "[hots pm1]: unknown section");
     expect_error("[host pm1]", "[host pm0]", "test.ini:17: [host pm0]: section is defined twice");
     expect_error("name = t1", "name = T1", "must be lower-case");
