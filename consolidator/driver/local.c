@@ -45,7 +45,18 @@ typedef struct LocalDriver {
     PpDaemon *d;
     char *net_helper;
     bool net_up;
+    GPtrArray *stopping;    /* Stopping *: QEMUs asked to exit, not yet
+                             * gone (never waited for on the loop) */
 } LocalDriver;
+
+/* A QEMU being stopped in the background: SIGTERM, SIGKILL after
+ * STOP_GRACE_MS, freed once gone. */
+typedef struct Stopping {
+    LocalDriver *ld;
+    PpVm *proc;
+    gint64 kill_at_us, give_up_us;
+    guint source;
+} Stopping;
 
 typedef struct LocalHost {
     const PpHostConfig *cfg;
@@ -90,6 +101,17 @@ typedef struct LocalJob {
      * status says whether it has the whole guest (completed) or not. */
     bool src_gone;
     guint gone_source;      /* deadline for the destination to complete */
+    /* Asynchronous start of the destination: its QEMU boots (boot_source
+     * polls for its monitor), then the QMP handshake runs (dst_ready
+     * false until it is done). */
+    guint boot_source;
+    gint64 boot_deadline_us;
+    bool dst_ready;
+    /* An abort waits for the destination to be gone (kill_source) before
+     * it resumes the source. */
+    guint kill_source;
+    gint64 kill_deadline_us;
+    bool resume_source;
 } LocalJob;
 
 static LocalHost *LH(const Host *h) { return h->priv; }
@@ -193,8 +215,10 @@ static void net_down(LocalDriver *ld)
 
 /* ---- QEMU processes and their monitors ---- */
 
+/* Start a QEMU for @vm on @host; with !@wait, without waiting for its
+ * monitor (pp_vm_poll_ready() then says when it is up). */
 static PpVm *spawn(LocalDriver *ld, Vm *vm, Host *host, bool incoming,
-                   const char *tag, GError **errp)
+                   const char *tag, bool wait, GError **errp)
 {
     PpDaemon *d = ld->d;
     const PpVmSpec *s = LV(vm)->spec;
@@ -226,7 +250,8 @@ static PpVm *spawn(LocalDriver *ld, Vm *vm, Host *host, bool incoming,
         .detach = true,
     };
     g_autofree char *host_file = g_build_filename(run_dir, "host", NULL);
-    g_autoptr(PpVm) proc = pp_vm_start(&cfg, 30000, errp);
+    g_autoptr(PpVm) proc = wait ? pp_vm_start(&cfg, 30000, errp) :
+                           pp_vm_spawn(&cfg, errp);
 
     if (!proc) {
         return NULL;
@@ -574,20 +599,59 @@ static void local_sample(PpDriver *drv, double t)
  * (its monitor broke) may run the guest, and two running copies are
  * worse than a failed move.
  */
+static void abort_resume(Job *job);
+
+#define KILL_WAIT_S 5
+
+/* Polled while the destination of an aborted move dies. */
+static gboolean on_dst_killed_poll(gpointer opaque)
+{
+    Job *job = opaque;
+    LocalJob *lj = LJ(job);
+
+    if (pp_vm_is_running(lj->dst_proc) &&
+        g_get_monotonic_time() < lj->kill_deadline_us) {
+        return G_SOURCE_CONTINUE;
+    }
+    lj->kill_source = 0;
+    abort_resume(job);
+    return G_SOURCE_REMOVE;
+}
+
 static void abort_finish(Job *job, bool resume_source)
 {
-    Vm *vm = job->vm;
-    LocalVm *lv = LV(vm);
     LocalJob *lj = LJ(job);
 
     if (lj->poll_source) {
         g_source_remove(lj->poll_source);
         lj->poll_source = 0;
     }
+    if (lj->boot_source) {
+        g_source_remove(lj->boot_source);
+        lj->boot_source = 0;
+    }
     pp_qmp_free(lj->dst_qmp);
     lj->dst_qmp = NULL;
+    lj->resume_source = resume_source;
+    if (lj->dst_proc && pp_vm_is_running(lj->dst_proc)) {
+        /* Nothing on it is worth a graceful stop. */
+        kill(pp_vm_pid(lj->dst_proc), SIGKILL);
+        lj->kill_deadline_us = g_get_monotonic_time() +
+                               KILL_WAIT_S * G_USEC_PER_SEC;
+        lj->kill_source = g_timeout_add(20, on_dst_killed_poll, job);
+        return;
+    }
+    abort_resume(job);
+}
+
+/* The destination is gone (or will not die): decide about the source. */
+static void abort_resume(Job *job)
+{
+    Vm *vm = job->vm;
+    LocalVm *lv = LV(vm);
+    LocalJob *lj = LJ(job);
+
     if (lj->dst_proc) {
-        pp_vm_stop(lj->dst_proc, 2000, NULL);
         if (pp_vm_is_running(lj->dst_proc)) {
             /* survived SIGKILL: whether it runs the guest is unknown */
             pp_daemon_event(job->d, "alert", vm->name, "destination QEMU "
@@ -607,7 +671,7 @@ static void abort_finish(Job *job, bool resume_source)
         job_aborted(job, true);
         return;
     }
-    if (resume_source && lv->qmp && pp_qmp_is_connected(lv->qmp)) {
+    if (lj->resume_source && lv->qmp && pp_qmp_is_connected(lv->qmp)) {
         if (!lj->src_completed) {
             pp_qmp_send(lv->qmp, "migrate_cancel", NULL, QMP_MS, NULL, NULL);
         }
@@ -668,6 +732,8 @@ static void local_migrate_abort(PpDriver *drv, Job *job)
     }
 }
 
+static void stop_later(LocalDriver *ld, PpVm *proc);
+
 /* Both sides completed: the destination becomes the VM's process. */
 static void handover(Job *job)
 {
@@ -687,10 +753,7 @@ static void handover(Job *job)
                         lj->dst_vcpu_tids->len);
     /* The source is finished (postmigrate): retire it. */
     pp_qmp_free(old_qmp);
-    if (old_proc) {
-        pp_vm_stop(old_proc, 2000, NULL);
-        pp_vm_free(old_proc);
-    }
+    stop_later((LocalDriver *)job->d->drv, old_proc);
     job_completed(job);
 }
 
@@ -881,7 +944,8 @@ static void job_on_closed(Job *job, PpQmp *from, const GError *why)
         handover(job);
         return;
     }
-    if (src && !lj->src_gone && (!job->switched || lj->src_completed) &&
+    if (src && !lj->src_gone && job->state != JOB_STARTING &&
+        (!job->switched || lj->src_completed) &&
         !pp_vm_is_running(LV(job->vm)->proc)) {
         /* The source died before the switch, or after it had sent
          * everything.  Whether the guest is lost is the destination's to
@@ -961,7 +1025,7 @@ static gboolean on_poll_timer(gpointer opaque)
         pp_qmp_send(LV(job->vm)->qmp, "query-migrate", NULL, QMP_MS,
                     on_src_poll, job);
     }
-    if (lj->dst_qmp && !lj->dst_poll_pending &&
+    if (lj->dst_qmp && lj->dst_ready && !lj->dst_poll_pending &&
         (job->state == JOB_COMPLETING || job->state == JOB_POSTCOPY ||
          job->state == JOB_PAUSED || lj->src_gone)) {
         lj->dst_poll_pending = true;
@@ -1203,28 +1267,16 @@ static json_object *caps(const Job *job, bool dst)
     return pp_mig_caps_args(want, n);
 }
 
-static bool local_migrate_start(PpDriver *drv, Job *job, GError **errp)
+/* The destination answers on QMP: set both sides up (setup steps). */
+static void setup_migration(Job *job)
 {
-    LocalDriver *ld = (LocalDriver *)drv;
+    LocalDriver *ld = (LocalDriver *)job->d->drv;
     PpDaemon *d = ld->d;
     Vm *vm = job->vm;
     LocalVm *lv = LV(vm);
-    LocalJob *lj = g_new0(LocalJob, 1);
-    g_autofree char *tag = g_strdup_printf("job%" G_GINT64_FORMAT, job->id);
+    LocalJob *lj = LJ(job);
 
-    lj->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
-    job->priv = lj;
-    lj->dst_proc = spawn(ld, vm, job->to, true, tag, errp);
-    if (!lj->dst_proc) {
-        return false;
-    }
-    lj->dst_qmp = pp_qmp_connect(pp_vm_qmp_path(lj->dst_proc), QMP_MS, errp);
-    if (!lj->dst_qmp) {
-        return false;
-    }
-    pp_qmp_attach(lj->dst_qmp, NULL, on_vm_event, on_vm_closed, vm);
     query_vcpus(lj->dst_qmp, lj->dst_vcpu_tids);
-
     json_object *params = json_object_new_object();
     json_object_object_add(params, "downtime-limit",
                            json_object_new_int64((gint64)d->cfg->downtime_ms));
@@ -1255,16 +1307,160 @@ static bool local_migrate_start(PpDriver *drv, Job *job, GError **errp)
                 QMP_MS, on_setup_step, job);
     pp_qmp_send(lv->qmp, "migrate-set-parameters", params, QMP_MS,
                 on_setup_step, job);
+}
+
+
+static void on_dst_ready(PpQmp *q, const GError *err, gpointer opaque)
+{
+    Vm *vm = opaque;
+    Job *job = vm->job;
+
+    if (!job || !lj_of(job) || LJ(job)->dst_qmp != q) {
+        pp_qmp_free(q); /* not ours any more (cannot happen: freeing it
+                         * cancels the handshake) */
+        return;
+    }
+    if (err) {
+        g_autofree char *msg = g_strdup_printf(
+            "destination QEMU's monitor: %s", err->message);
+        LJ(job)->dst_qmp = NULL;
+        pp_qmp_free(q);
+        job_failed(job, msg);
+        return;
+    }
+    LJ(job)->dst_ready = true;
+    if (job->aborting) {
+        return;
+    }
+    setup_migration(job);
+}
+
+#define BOOT_POLL_MS 20
+#define BOOT_TIMEOUT_S 30
+
+/* Polled while the destination QEMU starts: never waited for. */
+static gboolean on_dst_boot_poll(gpointer opaque)
+{
+    Job *job = opaque;
+    LocalJob *lj = LJ(job);
+    g_autoptr(GError) err = NULL;
+    int r = pp_vm_poll_ready(lj->dst_proc, &err);
+
+    if (r == 0 && g_get_monotonic_time() < lj->boot_deadline_us) {
+        return G_SOURCE_CONTINUE;
+    }
+    lj->boot_source = 0;
+    if (r == 0) {
+        g_set_error(&err, PP_ERROR, PP_ERROR_TIMEOUT, "the destination "
+                    "QEMU did not open its QMP socket within %d s",
+                    BOOT_TIMEOUT_S);
+    }
+    if (r == 1) {
+        lj->dst_qmp = pp_qmp_connect_async(pp_vm_qmp_path(lj->dst_proc), NULL,
+                                           QMP_MS, on_vm_event, on_vm_closed,
+                                           on_dst_ready, job->vm, &err);
+    }
+    if (!lj->dst_qmp) {
+        job_failed(job, err->message);
+    }
+    return G_SOURCE_REMOVE;
+}
+
+/*
+ * Start the destination QEMU and return: its boot and QMP handshake are
+ * steps on the loop (on_dst_boot_poll, on_dst_ready), then the set-up
+ * (setup_migration); a failure anywhere fails the job, which drops the
+ * destination and leaves the guest on the source.
+ */
+static bool local_migrate_start(PpDriver *drv, Job *job, GError **errp)
+{
+    LocalDriver *ld = (LocalDriver *)drv;
+    Vm *vm = job->vm;
+    LocalJob *lj = g_new0(LocalJob, 1);
+    g_autofree char *tag = g_strdup_printf("job%" G_GINT64_FORMAT, job->id);
+
+    lj->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
+    job->priv = lj;
+    lj->dst_proc = spawn(ld, vm, job->to, true, tag, false, errp);
+    if (!lj->dst_proc) {
+        return false;
+    }
+    lj->boot_deadline_us = g_get_monotonic_time() +
+                           BOOT_TIMEOUT_S * G_USEC_PER_SEC;
+    lj->boot_source = g_timeout_add(BOOT_POLL_MS, on_dst_boot_poll, job);
     return true;
 }
 
-/* Drop a process handle: stopping QEMU, or leaving it to run. */
-static void proc_drop(PpVm *proc, bool stop)
+/* ---- stopping QEMUs without waiting ---- */
+
+#define STOP_GRACE_MS 2000
+#define STOP_GIVE_UP_MS 10000
+
+static void stopping_free(Stopping *st)
+{
+    if (st->source) {
+        g_source_remove(st->source);
+    }
+    pp_vm_free(st->proc);   /* SIGKILLs one that still runs */
+    g_free(st);
+}
+
+static gboolean on_stopping(gpointer opaque)
+{
+    Stopping *st = opaque;
+    gint64 now = g_get_monotonic_time();
+
+    if (pp_vm_is_running(st->proc) && now < st->give_up_us) {
+        if (st->kill_at_us && now >= st->kill_at_us) {
+            kill(pp_vm_pid(st->proc), SIGKILL);
+            st->kill_at_us = 0;
+        }
+        return G_SOURCE_CONTINUE;
+    }
+    if (pp_vm_is_running(st->proc)) {
+        g_printerr("warning: QEMU pid %d survives SIGKILL; left alone\n",
+                   (int)pp_vm_pid(st->proc));
+        pp_vm_forget(st->proc);
+        st->proc = NULL;
+    }
+    st->source = 0;
+    g_ptr_array_remove(st->ld->stopping, st); /* frees it */
+    return G_SOURCE_REMOVE;
+}
+
+/* Ask @proc to exit (SIGTERM, SIGKILL after STOP_GRACE_MS) and forget it
+ * once it is gone; returns at once. */
+static void stop_later(LocalDriver *ld, PpVm *proc)
+{
+    Stopping *st;
+
+    if (!proc) {
+        return;
+    }
+    if (!pp_vm_is_running(proc)) {
+        pp_vm_free(proc);
+        return;
+    }
+    st = g_new0(Stopping, 1);
+    st->ld = ld;
+    st->proc = proc;
+    kill(pp_vm_pid(proc), SIGTERM);
+    st->kill_at_us = g_get_monotonic_time() + STOP_GRACE_MS * 1000;
+    st->give_up_us = g_get_monotonic_time() + STOP_GIVE_UP_MS * 1000;
+    st->source = g_timeout_add(50, on_stopping, st);
+    g_ptr_array_add(ld->stopping, st);
+}
+
+/* Drop a process handle: stopping QEMU (in the background with @ld, else
+ * waiting: only when the daemon exits), or leaving it to run. */
+static void proc_drop(LocalDriver *ld, PpVm *proc, bool stop)
 {
     if (!proc) {
         return;
     }
-    if (stop) {
+    if (stop && ld) {
+        stop_later(ld, proc);
+    } else if (stop) {
         pp_vm_stop(proc, 2000, NULL);
         pp_vm_free(proc);
     } else {
@@ -1272,7 +1468,7 @@ static void proc_drop(PpVm *proc, bool stop)
     }
 }
 
-static void job_drop(Job *job, bool stop)
+static void job_drop(Job *job, bool stop, LocalDriver *ld)
 {
     LocalJob *lj = LJ(job);
 
@@ -1285,8 +1481,14 @@ static void job_drop(Job *job, bool stop)
     if (lj->gone_source) {
         g_source_remove(lj->gone_source);
     }
+    if (lj->boot_source) {
+        g_source_remove(lj->boot_source);
+    }
+    if (lj->kill_source) {
+        g_source_remove(lj->kill_source);
+    }
     pp_qmp_free(lj->dst_qmp);
-    proc_drop(lj->dst_proc, stop);
+    proc_drop(ld, lj->dst_proc, stop);
     g_array_unref(lj->dst_vcpu_tids);
     g_free(lj->src_status);
     g_free(lj->dst_status);
@@ -1297,7 +1499,7 @@ static void job_drop(Job *job, bool stop)
 /* A job that ended: whatever destination it still holds has no guest. */
 static void local_job_release(PpDriver *drv, Job *job)
 {
-    job_drop(job, true);
+    job_drop(job, true, (LocalDriver *)drv);
 }
 
 /* ---- VMs ---- */
@@ -1321,9 +1523,9 @@ static void vm_drop(Vm *vm, bool stop)
         g_source_remove(lv->retry_source);
     }
     pp_qmp_free(lv->qmp);
-    proc_drop(lv->proc, stop);
+    proc_drop(NULL, lv->proc, stop);
     for (guint i = 0; lv->extra && i < lv->extra->len; i++) {
-        proc_drop(lv->extra->pdata[i], stop);
+        proc_drop(NULL, lv->extra->pdata[i], stop);
     }
     if (lv->extra) {
         g_ptr_array_unref(lv->extra);
@@ -1351,7 +1553,7 @@ static bool boot_vm(LocalDriver *ld, const PpVmSpec *spec, GError **errp)
     Vm *vm;
 
     vm = pp_daemon_add_vm(d, spec->name, host, spec->mem_mib, spec->vcpus, lv);
-    lv->proc = spawn(ld, vm, host, false, "boot", errp);
+    lv->proc = spawn(ld, vm, host, false, "boot", true, errp);
     if (!lv->proc) {
         return false;
     }
@@ -1635,6 +1837,7 @@ static void settle_move(LocalDriver *ld, const PpJobRow *row,
     lj->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
     lj->dst_proc = g_steal_pointer(&dst->proc);
     lj->dst_qmp = g_steal_pointer(&dst->qmp);
+    lj->dst_ready = true;
     lj->src_completed = st == JOB_COMPLETING;
     lj->dst_completed = strcmp(dst->migstatus, "completed") == 0;
     job = job_adopt(d, row, vm, src->host, dst->host, st,
@@ -1735,7 +1938,7 @@ static void local_close(PpDriver *drv, bool stop_vms)
         }
     }
     for (guint i = 0; i < d->jobs->len; i++) {
-        job_drop(d->jobs->pdata[i], stop_vms);
+        job_drop(d->jobs->pdata[i], stop_vms, NULL);
     }
     for (guint i = 0; i < d->vms->len; i++) {
         vm_drop(d->vms->pdata[i], stop_vms);
@@ -1753,6 +1956,8 @@ static void local_close(PpDriver *drv, bool stop_vms)
             h->priv = NULL;
         }
     }
+    /* QEMUs still being stopped: the daemon exits, so they go now. */
+    g_ptr_array_unref(ld->stopping);
     g_free(ld->net_helper);
     g_free(ld);
 }
@@ -1762,6 +1967,9 @@ static bool local_setup(LocalDriver *ld, GError **errp);
 static PpDriver *local_open(PpDaemon *d, GError **errp)
 {
     LocalDriver *ld = g_new0(LocalDriver, 1);
+
+    ld->stopping = g_ptr_array_new_with_free_func(
+        (GDestroyNotify)stopping_free);
 
     ld->parent.ops = &pp_driver_local;
     ld->parent.d = ld->d = d;

@@ -332,7 +332,7 @@ PpVm *pp_vm_adopt(const char *run_dir, const char *name, GError **errp)
     return g_steal_pointer(&vm);
 }
 
-PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
+PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp)
 {
     g_auto(GStrv) argv = NULL;
     g_autoptr(PpVm) vm = NULL;
@@ -340,7 +340,6 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
     int pipefd[2], pidpipe[2] = { -1, -1 }, logfd, err = 0;
     ssize_t n;
     pid_t pid;
-    gint64 deadline;
 
     argv = pp_vm_build_argv(cfg, errp);
     if (!argv) {
@@ -472,19 +471,31 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
     if (vm->detached && !write_pidfile(vm, errp)) {
         return NULL; /* pp_vm_free kills it */
     }
+    return g_steal_pointer(&vm);
+}
 
-    deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
-    for (;;) {
-        if (!pp_vm_is_running(vm)) {
-            g_autofree char *why = last_line(vm->qemu_log);
-            g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
-                        "QEMU for VM '%s' exited during start-up: %s",
-                        cfg->name, why);
-            return NULL;
-        }
-        if (socket_accepts(vm->qmp_path)) {
-            break;
-        }
+int pp_vm_poll_ready(PpVm *vm, GError **errp)
+{
+    if (!pp_vm_is_running(vm)) {
+        g_autofree char *why = last_line(vm->qemu_log);
+        g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
+                    "QEMU for VM '%s' exited during start-up: %s", vm->name,
+                    why);
+        return -1;
+    }
+    return socket_accepts(vm->qmp_path) ? 1 : 0;
+}
+
+PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
+{
+    g_autoptr(PpVm) vm = pp_vm_spawn(cfg, errp);
+    gint64 deadline = g_get_monotonic_time() + (gint64)timeout_ms * 1000;
+    int r;
+
+    if (!vm) {
+        return NULL;
+    }
+    while ((r = pp_vm_poll_ready(vm, errp)) == 0) {
         if (g_get_monotonic_time() > deadline) {
             g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
                         "QEMU for VM '%s' did not open its QMP socket "
@@ -492,6 +503,9 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp)
             return NULL; /* pp_vm_free kills it */
         }
         g_usleep(10 * 1000);
+    }
+    if (r < 0) {
+        return NULL;
     }
     return g_steal_pointer(&vm);
 }

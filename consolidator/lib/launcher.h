@@ -68,6 +68,15 @@ char **pp_vm_build_argv(const PpVmConfig *cfg, GError **errp);
 PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp);
 
 /*
+ * The same in two steps, for a caller that must not wait (a main loop):
+ * pp_vm_spawn() forks and execs QEMU (an exec failure is reported here)
+ * and returns at once; pp_vm_poll_ready() then says 1 once the QMP socket
+ * accepts, 0 not yet, -1 with @errp when QEMU exited (its last words).
+ */
+PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp);
+int pp_vm_poll_ready(PpVm *vm, GError **errp);
+
+/*
  * Stop: SIGTERM, wait up to @timeout_ms, then SIGKILL; always reaps.
  * Returns false with an error when QEMU had to be killed or had already
  * died abnormally; the PpVm stays valid (and stopped) either way.

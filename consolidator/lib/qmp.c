@@ -41,7 +41,18 @@ struct PpQmp {
     GString *out;           /* requests not yet written (async mode) */
     GSource *out_watch;     /* G_IO_OUT while @out is not empty */
     GQueue failed;          /* Pending * that failed before being sent */
+    struct Handshake *hs;   /* pp_qmp_connect_async() until ready */
 };
+
+/* An asynchronous connection until its capabilities are negotiated. */
+typedef struct Handshake {
+    PpQmpEventFunc on_event;
+    PpQmpClosedFunc on_closed;
+    PpQmpReadyFunc on_ready;
+    gpointer opaque;
+    GSource *timer;
+    int timeout_ms;
+} Handshake;
 
 typedef struct Pending {
     PpQmp *qmp;
@@ -244,12 +255,9 @@ static gint64 deadline_after(int timeout_ms)
     return g_get_monotonic_time() + (gint64)timeout_ms * 1000;
 }
 
-PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
+static PpQmp *qmp_alloc(int fd)
 {
-    g_autoptr(PpQmp) qmp = g_new0(PpQmp, 1);
-    g_autoptr(json_object) greeting = NULL, caps = NULL;
-    json_object *q = NULL;
-    bool timed_out;
+    PpQmp *qmp = g_new0(PpQmp, 1);
 
     qmp->fd = fd;
     qmp->tok = json_tokener_new_ex(64);
@@ -257,6 +265,32 @@ PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
                                      JSON_TOKENER_ALLOW_TRAILING_CHARS);
     qmp->next_id = 1;
     g_queue_init(&qmp->events);
+    return qmp;
+}
+
+/* The greeting's QEMU version, for reports (qmp->version). */
+static void take_version(PpQmp *qmp, json_object *greeting)
+{
+    json_object *q = NULL;
+    gint64 a = -1, b = -1, c = -1;
+
+    pp_json_get_obj(greeting, "QMP", &q, NULL); /* see check_shape() */
+    /* for reports only: a greeting without a sane version is fine */
+    if (pp_json_get_int(q, "version.qemu.major", &a, NULL) &&
+        pp_json_get_int(q, "version.qemu.minor", &b, NULL) &&
+        pp_json_get_int(q, "version.qemu.micro", &c, NULL)) {
+        g_free(qmp->version);
+        qmp->version = g_strdup_printf("%" G_GINT64_FORMAT ".%"
+                                       G_GINT64_FORMAT ".%" G_GINT64_FORMAT,
+                                       a, b, c);
+    }
+}
+
+PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
+{
+    g_autoptr(PpQmp) qmp = qmp_alloc(fd);
+    g_autoptr(json_object) greeting = NULL, caps = NULL;
+    bool timed_out;
 
     greeting = read_message(qmp, deadline_after(timeout_ms), &timed_out, errp);
     if (!greeting) {
@@ -266,19 +300,7 @@ PpQmp *pp_qmp_new_fd(int fd, int timeout_ms, GError **errp)
         }
         return NULL;
     }
-    pp_json_get_obj(greeting, "QMP", &q, NULL); /* see check_shape() */
-    {
-        gint64 a = -1, b = -1, c = -1;
-
-        /* for reports only: a greeting without a sane version is fine */
-        if (pp_json_get_int(q, "version.qemu.major", &a, NULL) &&
-            pp_json_get_int(q, "version.qemu.minor", &b, NULL) &&
-            pp_json_get_int(q, "version.qemu.micro", &c, NULL)) {
-            qmp->version = g_strdup_printf("%" G_GINT64_FORMAT ".%"
-                                           G_GINT64_FORMAT ".%"
-                                           G_GINT64_FORMAT, a, b, c);
-        }
-    }
+    take_version(qmp, greeting);
     caps = pp_qmp_execute(qmp, "qmp_capabilities", NULL, timeout_ms, errp);
     if (!caps) {
         return NULL;
@@ -483,6 +505,14 @@ static void qmp_really_free(PpQmp *qmp)
         /* Freed without a close report: drop callbacks silently. */
         g_hash_table_unref(qmp->pending);
     }
+    if (qmp->hs) {
+        /* freed by its owner during the handshake: no report */
+        if (qmp->hs->timer) {
+            g_source_destroy(qmp->hs->timer);
+            g_source_unref(qmp->hs->timer);
+        }
+        g_free(qmp->hs);
+    }
     if (qmp->ctx) {
         g_main_context_unref(qmp->ctx);
     }
@@ -567,11 +597,22 @@ static void deliver_event(PpQmp *qmp, json_object *ev)
 }
 
 /* Handle one message in async mode; false when the connection died. */
+static void hs_on_caps(PpQmp *qmp, json_object *ret, const GError *err,
+                       gpointer opaque);
+
 static bool async_message(PpQmp *qmp, json_object *msg)
 {
     json_object *jid, *ret, *err;
     guint64 id;
     Pending *pd;
+
+    if (qmp->hs && json_object_object_get_ex(msg, "QMP", NULL)) {
+        /* the banner (check_shape() let only it through first) */
+        take_version(qmp, msg);
+        pp_qmp_send(qmp, "qmp_capabilities", NULL, qmp->hs->timeout_ms,
+                    hs_on_caps, qmp->hs);
+        return true;
+    }
 
     if (json_object_object_get_ex(msg, "event", NULL)) {
         deliver_event(qmp, msg);
@@ -756,6 +797,105 @@ void pp_qmp_attach(PpQmp *qmp, GMainContext *ctx, PpQmpEventFunc on_event,
     /* Queued events (and a connection that is already dead) are reported
      * from the loop, never from inside this call. */
     kick(qmp);
+}
+
+/* ---- pp_qmp_connect_async() ---- */
+
+static void hs_finish(PpQmp *qmp, const GError *err)
+{
+    Handshake *hs = qmp->hs;
+
+    qmp->hs = NULL;
+    if (hs->timer) {
+        g_source_destroy(hs->timer);
+        g_source_unref(hs->timer);
+    }
+    if (err) {
+        /* the caller frees it (it may be inside this callback) */
+        qmp_disconnect(qmp);
+        qmp->on_event = NULL;
+        qmp->on_closed = NULL;
+        hs->on_ready(qmp, err, hs->opaque);
+    } else {
+        qmp->on_event = hs->on_event;
+        qmp->on_closed = hs->on_closed;
+        qmp->opaque = hs->opaque;
+        hs->on_ready(qmp, NULL, hs->opaque);
+    }
+    g_free(hs);
+}
+
+static void hs_on_caps(PpQmp *qmp, json_object *ret, const GError *err,
+                       gpointer opaque)
+{
+    if (qmp->hs) {
+        hs_finish(qmp, err);
+    }
+}
+
+static void hs_on_closed(PpQmp *qmp, const GError *why, gpointer opaque)
+{
+    if (qmp->hs) {
+        g_autoptr(GError) e = g_error_new(
+            PP_ERROR, why ? why->code : PP_ERROR_DISCONNECTED,
+            "QMP handshake: %s", why ? why->message : "connection closed");
+        hs_finish(qmp, e);
+    }
+}
+
+static void hs_on_event(PpQmp *qmp, const char *name, json_object *data,
+                        gint64 time_us, gpointer opaque)
+{
+    /* QEMU holds events until capabilities are negotiated */
+}
+
+static gboolean hs_on_timer(gpointer opaque)
+{
+    PpQmp *qmp = opaque;
+    g_autoptr(GError) e = g_error_new(PP_ERROR, PP_ERROR_TIMEOUT,
+                                      "no QMP greeting within %d ms",
+                                      qmp->hs->timeout_ms);
+
+    dispatch_enter(qmp);
+    hs_finish(qmp, e);
+    dispatch_leave(qmp);
+    return G_SOURCE_REMOVE;
+}
+
+PpQmp *pp_qmp_connect_async(const char *path, GMainContext *ctx,
+                            int timeout_ms, PpQmpEventFunc on_event,
+                            PpQmpClosedFunc on_closed, PpQmpReadyFunc on_ready,
+                            gpointer opaque, GError **errp)
+{
+    /* A unix socket's connect() does not wait for the peer's accept(). */
+    int fd = pp_unix_connect(path, "QMP socket", errp);
+
+    if (fd < 0) {
+        return NULL;
+    }
+    return pp_qmp_new_fd_async(fd, ctx, timeout_ms, on_event, on_closed,
+                               on_ready, opaque);
+}
+
+PpQmp *pp_qmp_new_fd_async(int fd, GMainContext *ctx, int timeout_ms,
+                           PpQmpEventFunc on_event, PpQmpClosedFunc on_closed,
+                           PpQmpReadyFunc on_ready, gpointer opaque)
+{
+    Handshake *hs = g_new0(Handshake, 1);
+    PpQmp *qmp;
+
+    hs->on_event = on_event;
+    hs->on_closed = on_closed;
+    hs->on_ready = on_ready;
+    hs->opaque = opaque;
+    hs->timeout_ms = timeout_ms;
+    qmp = qmp_alloc(fd);
+    qmp->hs = hs;
+    pp_qmp_attach(qmp, ctx, hs_on_event, hs_on_closed, NULL);
+    hs->timer = g_timeout_source_new((guint)timeout_ms);
+    g_source_set_callback(hs->timer, hs_on_timer, qmp, NULL);
+    g_source_attach(hs->timer, qmp->ctx);
+    return qmp;
 }
 
 static gboolean on_timeout(gpointer opaque)

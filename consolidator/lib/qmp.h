@@ -99,6 +99,28 @@ void pp_qmp_attach(PpQmp *qmp, GMainContext *ctx, PpQmpEventFunc on_event,
 void pp_qmp_send(PpQmp *qmp, const char *command, json_object *args,
                  int timeout_ms, PpQmpReplyFunc cb, gpointer opaque);
 
+/*
+ * Connect to @path and negotiate without blocking.  Returns the
+ * connection at once (NULL with @errp when the connect itself fails); it
+ * belongs to the caller, and freeing it before it is ready cancels the
+ * handshake without a call.  @on_ready gets one call from @ctx's loop:
+ * @err NULL, and from then on events go to @on_event and a close to
+ * @on_closed; or an error (no greeting or capabilities within
+ * @timeout_ms, a handshake the peer broke or refused), after which the
+ * connection is dead and the caller frees it (it may from the callback).
+ */
+typedef void (*PpQmpReadyFunc)(PpQmp *qmp, const GError *err,
+                               gpointer opaque);
+PpQmp *pp_qmp_connect_async(const char *path, GMainContext *ctx,
+                            int timeout_ms, PpQmpEventFunc on_event,
+                            PpQmpClosedFunc on_closed, PpQmpReadyFunc on_ready,
+                            gpointer opaque, GError **errp);
+/* The same on a connected socket @fd (taken over; tests use a
+ * socketpair). */
+PpQmp *pp_qmp_new_fd_async(int fd, GMainContext *ctx, int timeout_ms,
+                           PpQmpEventFunc on_event, PpQmpClosedFunc on_closed,
+                           PpQmpReadyFunc on_ready, gpointer opaque);
+
 void pp_qmp_free(PpQmp *qmp);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpQmp, pp_qmp_free)
 

@@ -459,6 +459,157 @@ static void test_async_basic(void **state)
     g_ptr_array_unref(c.log);
 }
 
+/* ---- pp_qmp_new_fd_async(): the handshake without blocking ---- */
+
+typedef struct ReadyCtx {
+    AsyncCtx a;
+    PpQmp *qmp;
+    GError *err;
+    int calls;
+} ReadyCtx;
+
+static void on_ready(PpQmp *q, const GError *err, gpointer opaque)
+{
+    ReadyCtx *r = opaque;
+
+    r->calls++;
+    r->qmp = q;
+    if (err) {
+        r->err = g_error_copy(err);
+        pp_qmp_free(q);         /* ours, even when it failed */
+        r->qmp = NULL;
+    }
+    g_main_loop_quit(r->a.loop);
+}
+
+static void test_async_handshake(void **state)
+{
+    FakeServer fs;
+    ReadyCtx r = { .a = { .loop = g_main_loop_new(NULL, FALSE),
+                          .log = g_ptr_array_new_with_free_func(g_free) } };
+    int fd = fake_start(&fs, "basic.txt", NULL);
+
+    PpQmp *q = pp_qmp_new_fd_async(fd, NULL, 2000, a_event, a_closed,
+                                   on_ready, &r.a);
+    /* nothing inline: the handshake runs on the loop */
+    assert_non_null(q);
+    assert_int_equal(r.calls, 0);
+    g_main_loop_run(r.a.loop);
+    assert_int_equal(r.calls, 1);
+    assert_null(r.err);
+    assert_ptr_equal(r.qmp, q);
+    assert_string_equal(pp_qmp_version(r.qmp), "10.0.13");
+    /* from here on it is an ordinary attached connection (the script
+     * ends with an error reply to migrate and a close) */
+    pp_qmp_send(r.qmp, "query-status", NULL, 2000, a_reply, &r.a);
+    pp_qmp_send(r.qmp, "migrate", NULL, 2000, a_reply, &r.a);
+    g_main_loop_run(r.a.loop);
+    const char *want[] = { "event STOP", "reply running",
+                           "error 6 migrate: There's a migration", "closed",
+                           NULL };
+    assert_log(&r.a, want);
+    pp_qmp_free(r.qmp);
+    fake_finish(&fs);
+    g_ptr_array_unref(r.a.log);
+    g_main_loop_unref(r.a.loop);
+}
+
+static void expect_handshake_failure(const char *transcript, int code,
+                                     const char *needle, int timeout_ms)
+{
+    FakeServer fs;
+    ReadyCtx r = { .a = { .loop = g_main_loop_new(NULL, FALSE),
+                          .log = g_ptr_array_new_with_free_func(g_free) } };
+    int fd = fake_start(&fs, transcript, NULL);
+
+    pp_qmp_new_fd_async(fd, NULL, timeout_ms, a_event, a_closed, on_ready,
+                        &r.a);
+    g_main_loop_run(r.a.loop);
+    assert_int_equal(r.calls, 1);
+    assert_null(r.qmp);
+    assert_non_null(r.err);
+    if (!g_error_matches(r.err, PP_ERROR, code) ||
+        !strstr(r.err->message, needle)) {
+        fail_msg("%s: got %d '%s'", transcript, r.err->code, r.err->message);
+    }
+    /* the failed connection is not reported closed to the caller */
+    assert_int_equal(r.a.closed, 0);
+    fake_release(&fs);
+    fake_finish(&fs);
+    g_error_free(r.err);
+    g_ptr_array_unref(r.a.log);
+    g_main_loop_unref(r.a.loop);
+}
+
+static void test_async_handshake_failures(void **state)
+{
+    /* the connection closes on a protocol error; the reason is kept */
+    expect_handshake_failure("not-qmp.txt", PP_ERROR_DISCONNECTED,
+                             "QMP banner", 2000);
+    expect_handshake_failure("caps-refused.txt", PP_ERROR_COMMAND,
+                             "qmp_capabilities: capabilities refused", 2000);
+}
+
+/* A peer that never greets: the handshake gives up on time, from the
+ * loop. */
+static void test_async_handshake_timeout(void **state)
+{
+    int sv[2];
+    ReadyCtx r = { .a = { .loop = g_main_loop_new(NULL, FALSE) } };
+    gint64 t0 = g_get_monotonic_time();
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                     0);
+    pp_qmp_new_fd_async(sv[0], NULL, 200, a_event, a_closed, on_ready, &r.a);
+    g_main_loop_run(r.a.loop);
+    assert_int_equal(r.calls, 1);
+    assert_null(r.qmp);
+    assert_true(g_error_matches(r.err, PP_ERROR, PP_ERROR_TIMEOUT));
+    assert_true(g_get_monotonic_time() - t0 >= 190 * 1000);
+    close(sv[1]);
+    g_error_free(r.err);
+    g_main_loop_unref(r.a.loop);
+}
+
+static void test_async_connect_refused(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    PpQmp *q = pp_qmp_connect_async("/nonexistent/qmp.sock", NULL, 1000,
+                                    a_event, a_closed, on_ready, NULL, &err);
+
+    /* a unix connect fails at once: said at once, no callback */
+    assert_null(q);
+    assert_non_null(strstr(err->message, "/nonexistent/qmp.sock"));
+}
+
+static gboolean quit_loop(gpointer loop)
+{
+    g_main_loop_quit(loop);
+    return G_SOURCE_REMOVE;
+}
+
+/* Freed before it is ready: the handshake is cancelled, no call. */
+static void test_async_handshake_cancelled(void **state)
+{
+    int sv[2];
+    ReadyCtx r = { .a = { .loop = g_main_loop_new(NULL, FALSE) } };
+
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv),
+                     0);
+    PpQmp *q = pp_qmp_new_fd_async(sv[0], NULL, 100, a_event, a_closed,
+                                   on_ready, &r.a);
+    pp_qmp_free(q);
+    /* the 100 ms timer would have fired by now */
+    GSource *t = g_timeout_source_new(300);
+    g_source_set_callback(t, quit_loop, r.a.loop, NULL);
+    g_source_attach(t, NULL);
+    g_main_loop_run(r.a.loop);
+    g_source_unref(t);
+    assert_int_equal(r.calls, 0);
+    close(sv[1]);
+    g_main_loop_unref(r.a.loop);
+}
+
 static void test_async_timeout_and_late_reply(void **state)
 {
     FakeServer fs;
@@ -589,6 +740,11 @@ int main(void)
         cmocka_unit_test(test_connect_errors),
         cmocka_unit_test(test_greeting_timeout),
         cmocka_unit_test(test_async_basic),
+        cmocka_unit_test(test_async_handshake),
+        cmocka_unit_test(test_async_handshake_failures),
+        cmocka_unit_test(test_async_handshake_timeout),
+        cmocka_unit_test(test_async_connect_refused),
+        cmocka_unit_test(test_async_handshake_cancelled),
         cmocka_unit_test(test_async_timeout_and_late_reply),
         cmocka_unit_test(test_async_free_in_callback),
         cmocka_unit_test(test_async_garbage_closes),
