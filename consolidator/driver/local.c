@@ -267,7 +267,7 @@ static PpVm *spawn(LocalDriver *ld, Vm *vm, Host *host, bool incoming,
 
 static void job_on_event(Job *job, PpQmp *from, const char *name,
                          json_object *data, gint64 time_us);
-static void job_on_closed(Job *job, PpQmp *from, const GError *why);
+static void job_on_closed(Job *job, bool src, const char *why);
 
 static void on_vm_event(PpQmp *q, const char *name, json_object *data,
                         gint64 time_us, gpointer opaque)
@@ -282,24 +282,47 @@ static void on_vm_event(PpQmp *q, const char *name, json_object *data,
     }
 }
 
-#define RECONNECT_MS 1000
+#define RECONNECT_MS 2000
 #define RECONNECTS_PER_MINUTE 3
 
 static void query_vcpus(PpQmp *qmp, GArray *tids);
 static void on_schema(PpQmp *q, json_object *ret, const GError *err,
                       gpointer opaque);
-
 static void on_vm_closed(PpQmp *q, const GError *why, gpointer opaque);
+static void on_reconnected(PpQmp *q, const GError *err, gpointer opaque);
+
+/* Which of a VM's monitor connections @q is. */
+typedef enum Side { SIDE_NONE, SIDE_VM, SIDE_SRC, SIDE_DST } Side;
+
+static Side side_of(Vm *vm, PpQmp *q, Job **job_out)
+{
+    Job *job = vm->job && vm->job->priv ? vm->job : NULL;
+
+    *job_out = job;
+    if (job && q == LJ(job)->dst_qmp) {
+        return SIDE_DST;
+    }
+    if (q && q == LV(vm)->qmp) {
+        return job ? SIDE_SRC : SIDE_VM;
+    }
+    return SIDE_NONE;
+}
+
+static const char *side_name(Side side)
+{
+    return side == SIDE_DST ? "destination" : side == SIDE_SRC ? "source" :
+           "the";
+}
 
 /*
  * A monitor connection of @vm to @proc broke: when that QEMU still runs,
- * open a new one (QEMU's monitor takes the next client).  Bounded: one
- * attempt of at most RECONNECT_MS, and no more than RECONNECTS_PER_MINUTE
- * per VM, so a QEMU that keeps breaking the protocol is not reconnected
- * in a loop.  NULL when the QEMU is gone or does not answer.
+ * open a new one (QEMU's monitor takes the next client), without waiting:
+ * the handshake runs on the loop and on_reconnected() says how it went.
+ * Bounded: no more than RECONNECTS_PER_MINUTE per VM, so a QEMU that
+ * keeps breaking the protocol is not reconnected in a loop.  NULL when
+ * the QEMU is gone or the limit is reached.
  */
-static PpQmp *reconnect(Vm *vm, PpVm *proc, const char *side,
-                        const GError *why)
+static PpQmp *reconnect(Vm *vm, PpVm *proc, Side side)
 {
     LocalVm *lv = LV(vm);
     gint64 now = g_get_monotonic_time();
@@ -316,23 +339,19 @@ static PpQmp *reconnect(Vm *vm, PpVm *proc, const char *side,
     if (lv->reconnects >= RECONNECTS_PER_MINUTE) {
         pp_daemon_event(vm->d, "warning", vm->name, "%s QEMU (pid %d) still "
                         "runs but its monitor broke %u times within a "
-                        "minute: not reconnected now", side,
+                        "minute: not reconnected now", side_name(side),
                         (int)pp_vm_pid(proc), lv->reconnects);
         return NULL;
     }
     lv->reconnects++;
-    q = pp_qmp_connect(pp_vm_qmp_path(proc), RECONNECT_MS, &err);
+    q = pp_qmp_connect_async(pp_vm_qmp_path(proc), NULL, RECONNECT_MS,
+                             on_vm_event, on_vm_closed, on_reconnected, vm,
+                             &err);
     if (!q) {
         pp_daemon_event(vm->d, "warning", vm->name, "%s QEMU (pid %d) still "
-                        "runs but its monitor does not answer: %s", side,
-                        (int)pp_vm_pid(proc), err->message);
-        return NULL;
+                        "runs but its monitor cannot be reached: %s",
+                        side_name(side), (int)pp_vm_pid(proc), err->message);
     }
-    pp_qmp_attach(q, NULL, on_vm_event, on_vm_closed, vm);
-    pp_daemon_event(vm->d, "monitor-reconnected", vm->name,
-                    "%s QEMU's monitor connection broke (%s); QEMU still "
-                    "runs and answers on a new one", side,
-                    why ? why->message : "closed");
     return q;
 }
 
@@ -360,6 +379,7 @@ static gboolean on_retry_monitor(gpointer opaque)
 {
     Vm *vm = opaque;
     LocalVm *lv = LV(vm);
+    PpQmp *q;
 
     if (!pp_vm_is_running(lv->proc)) {
         lv->retry_source = 0;
@@ -367,64 +387,100 @@ static gboolean on_retry_monitor(gpointer opaque)
                           "unreachable");
         return G_SOURCE_REMOVE;
     }
-    lv->reconnects = 0;
-    PpQmp *q = reconnect(vm, lv->proc, "the", NULL);
-    if (!q) {
-        return G_SOURCE_CONTINUE;
+    if (lv->qmp && pp_qmp_is_connected(lv->qmp)) {
+        return G_SOURCE_CONTINUE; /* a reconnect is under way */
     }
-    pp_qmp_free(lv->qmp);
-    lv->qmp = q;
-    pp_qmp_send(q, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
-    query_vcpus(q, lv->vcpu_tids);
-    lv->retry_source = 0;
-    return G_SOURCE_REMOVE;
+    lv->reconnects = 0;
+    q = reconnect(vm, lv->proc, SIDE_VM);
+    if (q) {
+        pp_qmp_free(lv->qmp);
+        lv->qmp = q;
+    }
+    return G_SOURCE_CONTINUE; /* on_reconnected() stops it */
+}
+
+/* The monitor on @side is gone for good (no reconnect, or it failed). */
+static void monitor_lost(Vm *vm, Job *job, Side side, const char *why)
+{
+    LocalVm *lv = LV(vm);
+    g_autofree char *msg = NULL;
+
+    if (side == SIDE_DST || side == SIDE_SRC) {
+        job_on_closed(job, side == SIDE_SRC, why);
+        return;
+    }
+    msg = g_strdup_printf("QEMU went away on %s: %s", vm->host->name, why);
+    if (lv->proc && pp_vm_is_running(lv->proc)) {
+        monitor_unreachable(vm, msg);
+        return;
+    }
+    pp_daemon_vm_lost(vm->d, vm, msg);
+}
+
+static void on_reconnected(PpQmp *q, const GError *err, gpointer opaque)
+{
+    Vm *vm = opaque;
+    LocalVm *lv = LV(vm);
+    Job *job;
+    Side side = side_of(vm, q, &job);
+
+    if (side == SIDE_NONE) {
+        return; /* replaced meanwhile: whoever did frees it */
+    }
+    if (err) {
+        /* The dead connection stays in place (commands on it fail from
+         * the loop); the job or VM decides what the loss means. */
+        g_autofree char *why = g_strdup_printf(
+            "its monitor broke and a new connection failed: %s",
+            err->message);
+        pp_daemon_event(vm->d, "warning", vm->name, "%s QEMU: %s",
+                        side_name(side), why);
+        monitor_lost(vm, job, side, why);
+        return;
+    }
+    pp_daemon_event(vm->d, "monitor-reconnected", vm->name, "%s QEMU's "
+                    "monitor answers on a new connection", side_name(side));
+    if (side == SIDE_DST) {
+        LJ(job)->dst_poll_pending = false;
+    } else if (side == SIDE_SRC) {
+        LJ(job)->src_poll_pending = false;
+    } else {
+        query_vcpus(q, lv->vcpu_tids);
+        pp_qmp_send(q, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
+        if (lv->retry_source) {
+            g_source_remove(lv->retry_source);
+            lv->retry_source = 0;
+        }
+    }
 }
 
 static void on_vm_closed(PpQmp *q, const GError *why, gpointer opaque)
 {
     Vm *vm = opaque;
     LocalVm *lv = LV(vm);
-    Job *job = vm->job && vm->job->priv ? vm->job : NULL;
-    g_autofree char *msg = NULL;
+    Job *job;
+    Side side = side_of(vm, q, &job);
+    PpVm *proc = side == SIDE_DST ? LJ(job)->dst_proc : lv->proc;
+    const char *msg = why ? why->message : "connection closed";
+    PpQmp *n;
 
-    if (job && q == LJ(job)->dst_qmp) {
-        PpQmp *n = reconnect(vm, LJ(job)->dst_proc, "destination", why);
-        if (n) {
+    if (side == SIDE_NONE) {
+        return;
+    }
+    n = reconnect(vm, proc, side);
+    if (n) {
+        pp_daemon_event(vm->d, "warning", vm->name, "%s QEMU's monitor "
+                        "connection broke (%s); QEMU still runs: "
+                        "reconnecting", side_name(side), msg);
+        if (side == SIDE_DST) {
             LJ(job)->dst_qmp = n;
-            LJ(job)->dst_poll_pending = false;
-            pp_qmp_free(q);
-            return;
-        }
-        job_on_closed(job, q, why);
-        return;
-    }
-    if (q != lv->qmp) {
-        return;
-    }
-    {
-        PpQmp *n = reconnect(vm, lv->proc, job ? "source" : "the", why);
-        if (n) {
+        } else {
             lv->qmp = n;
-            if (job) {
-                LJ(job)->src_poll_pending = false;
-            } else {
-                query_vcpus(n, lv->vcpu_tids);
-            }
-            pp_qmp_free(q);
-            return;
         }
-    }
-    if (job) {
-        job_on_closed(job, q, why);
+        pp_qmp_free(q);
         return;
     }
-    msg = g_strdup_printf("QEMU went away on %s: %s", vm->host->name,
-                          why ? why->message : "connection closed");
-    if (lv->proc && pp_vm_is_running(lv->proc)) {
-        monitor_unreachable(vm, msg);
-        return;
-    }
-    pp_daemon_vm_lost(vm->d, vm, msg);
+    monitor_lost(vm, job, side, msg);
 }
 
 static void on_vcpus(PpQmp *q, json_object *ret, const GError *err,
@@ -930,13 +986,11 @@ static gboolean on_src_gone_timeout(gpointer opaque)
     return G_SOURCE_REMOVE;
 }
 
-static void job_on_closed(Job *job, PpQmp *from, const GError *why)
+static void job_on_closed(Job *job, bool src, const char *why)
 {
     LocalJob *lj = LJ(job);
-    bool src = from == LV(job->vm)->qmp;
     g_autofree char *msg = g_strdup_printf(
-        "%s QEMU went away: %s", src ? "source" : "destination",
-        why ? why->message : "connection closed");
+        "%s QEMU went away: %s", src ? "source" : "destination", why);
 
     if (src && lj->src_completed && lj->dst_completed) {
         /* The source went away during the last queries: the guest is

@@ -52,6 +52,8 @@ typedef struct Handshake {
     gpointer opaque;
     GSource *timer;
     int timeout_ms;
+    GString *held;          /* commands sent before it is ready: they go
+                             * out after qmp_capabilities */
 } Handshake;
 
 typedef struct Pending {
@@ -511,6 +513,7 @@ static void qmp_really_free(PpQmp *qmp)
             g_source_destroy(qmp->hs->timer);
             g_source_unref(qmp->hs->timer);
         }
+        g_string_free(qmp->hs->held, TRUE);
         g_free(qmp->hs);
     }
     if (qmp->ctx) {
@@ -801,6 +804,9 @@ void pp_qmp_attach(PpQmp *qmp, GMainContext *ctx, PpQmpEventFunc on_event,
 
 /* ---- pp_qmp_connect_async() ---- */
 
+static bool queue_out(PpQmp *qmp, const char *line);
+static void kick(PpQmp *qmp);
+
 static void hs_finish(PpQmp *qmp, const GError *err)
 {
     Handshake *hs = qmp->hs;
@@ -811,17 +817,24 @@ static void hs_finish(PpQmp *qmp, const GError *err)
         g_source_unref(hs->timer);
     }
     if (err) {
-        /* the caller frees it (it may be inside this callback) */
+        /* The caller frees it (it may be inside this callback); commands
+         * it sent meanwhile fail from the loop unless it does. */
         qmp_disconnect(qmp);
         qmp->on_event = NULL;
         qmp->on_closed = NULL;
+        kick(qmp);
         hs->on_ready(qmp, err, hs->opaque);
     } else {
         qmp->on_event = hs->on_event;
         qmp->on_closed = hs->on_closed;
         qmp->opaque = hs->opaque;
+        if (hs->held->len && !queue_out(qmp, hs->held->str)) {
+            qmp_disconnect(qmp);
+            kick(qmp);
+        }
         hs->on_ready(qmp, NULL, hs->opaque);
     }
+    g_string_free(hs->held, TRUE);
     g_free(hs);
 }
 
@@ -884,6 +897,7 @@ PpQmp *pp_qmp_new_fd_async(int fd, GMainContext *ctx, int timeout_ms,
     Handshake *hs = g_new0(Handshake, 1);
     PpQmp *qmp;
 
+    hs->held = g_string_new(NULL);
     hs->on_event = on_event;
     hs->on_closed = on_closed;
     hs->on_ready = on_ready;
@@ -944,6 +958,11 @@ void pp_qmp_send(PpQmp *qmp, const char *command, json_object *args,
 
     g_autofree char *line = g_strdup_printf(
         "%s\n", json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
+    if (qmp->hs && strcmp(command, "qmp_capabilities") != 0) {
+        /* not negotiated yet: it goes out once the handshake is done */
+        g_string_append(qmp->hs->held, line);
+        return;
+    }
     /* A failure closes the connection; the pending command then fails
      * from the loop like every other. */
     if (!queue_out(qmp, line)) {

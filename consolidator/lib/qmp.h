@@ -108,6 +108,8 @@ void pp_qmp_send(PpQmp *qmp, const char *command, json_object *args,
  * @on_closed; or an error (no greeting or capabilities within
  * @timeout_ms, a handshake the peer broke or refused), after which the
  * connection is dead and the caller frees it (it may from the callback).
+ * Commands sent before it is ready wait and go out after the handshake
+ * (or fail with it, from the loop, unless the connection is freed).
  */
 typedef void (*PpQmpReadyFunc)(PpQmp *qmp, const GError *err,
                                gpointer opaque);

@@ -11,7 +11,12 @@
 #  d. post-copy, source killed: broken; the destination is kept;
 #  e. pre-copy, the source QEMU stopped (SIGSTOP) for 8 s: its monitor
 #     stalls; the daemon keeps answering, and after SIGCONT the move is
-#     cancelled and the guest runs on the source, once.
+#     cancelled and the guest runs on the source, once;
+#  f. a running VM's monitor connection broken by QEMU (its end shut down
+#     through gdb): the VM is not lost, the daemon reconnects, and a
+#     post-copy move of it then completes;
+#  g. during a post-copy move, the source's and then the destination's
+#     monitor connections broken: both reconnected, the move ends done.
 . "$(dirname "$0")/lib.sh"
 need_root
 inst=it29
@@ -34,13 +39,23 @@ cpus = 0
 cpus = 1
 END
 # pre-copy never converges for these (256 MiB/s dirtied over 150 Mbit/s)
-for v in va vb ve; do
+for v in va vb ve vf; do
     printf '[vm %s]\nmemory = 256\nhost = pm0\nworkload = memverify --mib=128 --pass-ms=500\n\n' "$v" >> "$cfg"
 done
 for v in vc vd; do
     printf '[vm %s]\nmemory = 384\nhost = pm0\nworkload = memverify --mib=256 --pass-ms=2000\n\n' "$v" >> "$cfg"
 done
 serial() { cat "$state"/run/"$1"/boot/serial.log; }
+# break_monitor PID: QEMU PID shuts its end of the daemon's monitor
+# connection down, as a QEMU that drops the connection would.
+break_monitor() {
+    local fd
+    fd=$(ss -xpn state established 2>/dev/null | grep "qmp.sock" |
+         grep -o "pid=$1,fd=[0-9]*" | head -n1 | sed 's/.*fd=//')
+    [ -n "$fd" ] || fail "no monitor connection of QEMU $1 found"
+    gdb -q -batch -p "$1" -ex "call (int)shutdown($fd, 2)" > /dev/null 2>&1 ||
+        fail "gdb could not break QEMU $1's monitor connection"
+}
 pid_of() { cut -d' ' -f1 "$state/run/$1/$2/qemu.pid"; } # VM TAG
 vm_state() { C vms | awk -v v="$1" '$1 == v { print $3 }'; }
 wait_vm_state() { # VM STATE
@@ -61,7 +76,7 @@ wait_end() { # JOB STATE
 }
 
 start_daemon "$cfg" "$run/daemon.log"
-for v in va vb vc vd ve; do
+for v in va vb vc vd ve vf; do
     for _ in $(seq 1 300); do
         serial $v | grep -q "PP memverify pass" && break
         sleep 0.2
@@ -140,6 +155,38 @@ sleep 2
 for v in va ve; do
     serial $v | grep "PP memverify bad" && fail "$v: memverify saw a bad page"
 done
+
+if command -v gdb > /dev/null; then
+    echo "# f: a running VM's monitor broken"
+    n0=$(grep -c "monitor-reconnected vf" "$run/daemon.log")
+    break_monitor "$(pid_of vf boot)"
+    for _ in $(seq 1 50); do
+        [ "$(grep -c "monitor-reconnected vf" "$run/daemon.log")" -gt "$n0" ] && break
+        sleep 0.1
+    done
+    [ "$(grep -c "monitor-reconnected vf" "$run/daemon.log")" -gt "$n0" ] ||
+        fail "vf's monitor was not reconnected"
+    [ "$(vm_state vf)" = running ] || fail "vf is $(vm_state vf) after its monitor broke"
+    sleep 2   # samples again from the new connection's vCPU threads
+    id=$(C migrate vf pm1 --mode=postcopy --json | job_id)
+    wait_end "$id" done
+
+    echo "# g: monitors broken during a post-copy move"
+    id=$(C migrate vf pm0 --mode=postcopy --json | job_id)
+    wait_phase "$id" postcopy
+    break_monitor "$(pid_of vf job$((id - 1)))"   # the source: vf's last destination
+    sleep 0.5
+    break_monitor "$(pid_of vf "job$id")"
+    wait_end "$id" done
+    [ "$(grep -c "monitor-reconnected vf" "$run/daemon.log")" -ge $((n0 + 3)) ] ||
+        fail "not every broken monitor of vf was reconnected"
+    [ "$(qemu_count "$state" vf)" = 1 ] || fail "$(qemu_count "$state" vf) copies of vf"
+    serial_all() { cat "$state"/run/vf/*/serial.log; }
+    sleep 2
+    serial_all | grep "PP memverify bad" && fail "vf: memverify saw a bad page"
+else
+    echo "# f, g: skipped (no gdb to break a monitor connection with)"
+fi
 kill -0 "$DAEMON_PID" || fail "the daemon died"
 stop_daemon "$cfg"
 echo PASS
