@@ -99,6 +99,7 @@ void pp_config_free(PpConfig *c)
     g_free(c->kernel);
     g_free(c->initrd);
     g_free(c->accel);
+    g_free(c->qemu_user);
     g_strfreev(c->firmware);
     g_free(c->policy_name);
     if (c->kf) {
@@ -293,7 +294,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "kernel", "initrd", "accel", "firmware", "hot_first", "hot_track_ms",
         "send_buffer", "fault_window", "pacing", "driver", "domains",
         "require_metadata", "peer_to_peer", "metrics", "recover_timeout",
-        "query_socket", "control_group", "sandbox", NULL
+        "query_socket", "control_group", "sandbox", "qemu_user", NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -413,6 +414,11 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
     c->qemu = get_path(p, g, "qemu", "build/qemu/qemu-system-x86_64");
     c->kernel = get_path(p, g, "kernel", "build/guest/vmlinuz");
     c->initrd = get_path(p, g, "initrd", "build/guest/initrd.img");
+    c->qemu_user = get_str(p, g, "qemu_user", NULL);
+    if (c->qemu_user && strcmp(c->driver, "local") != 0) {
+        return fail(p, errp, g, "qemu_user", "is for the local driver (libvirt "
+                    "runs QEMU as its qemu.conf says)");
+    }
     c->accel = get_str(p, g, "accel", "tcg");
     if (strcmp(c->accel, "tcg") != 0 && strcmp(c->accel, "kvm") != 0) {
         return fail(p, errp, g, "accel", "'%s' is not tcg or kvm", c->accel);
@@ -683,7 +689,7 @@ bool pp_config_reloadable(const PpConfig *o, const PpConfig *n, GError **errp)
 #define V(f) (!what && o->f != n->f ? (what = #f) : NULL)
     S(driver); S(instance); S(state_dir); S(socket); S(query_socket);
     S(control_group); S(database); S(metrics); S(link_rate); S(qemu);
-    S(kernel); S(initrd); S(accel);
+    S(kernel); S(initrd); S(accel); S(qemu_user);
     V(require_metadata); V(peer_to_peer); V(sandbox);
     if (!what && !same_strv(o->domains, n->domains)) {
         what = "domains";

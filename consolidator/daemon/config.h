@@ -95,6 +95,7 @@ typedef struct PpConfig {
     char *link_rate;        /* tc tbf rate or "none" */
     char *qemu, *kernel, *initrd, *accel;
     bool sandbox;           /* local: QEMU under seccomp (-sandbox on) */
+    char *qemu_user;        /* local: run QEMU as this user; NULL: root */
     char **firmware;
     char *policy_name;
     GKeyFile *kf;           /* for the policy's own settings */

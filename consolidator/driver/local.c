@@ -25,6 +25,7 @@
 #include "qmp.h"
 
 #include <errno.h>
+#include <sys/stat.h>
 #include <math.h>
 #include <sched.h>
 #include <stdio.h>
@@ -246,6 +247,7 @@ static PpVm *spawn(LocalDriver *ld, Vm *vm, Host *host, bool incoming,
         .run_dir = run_dir,
         .incoming_defer = incoming,
         .sandbox = d->cfg->sandbox,
+        .user = d->cfg->qemu_user,
         /* VMs outlive the daemon: a restart adopts them (pidfile). */
         .detach = true,
     };
@@ -2054,6 +2056,25 @@ static bool local_setup(LocalDriver *ld, GError **errp)
             g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                         "%s: '%s' does not exist (run make qemu guest?)",
                         d->cfg->path, f);
+            return false;
+        }
+    }
+    if (d->cfg->qemu_user) {
+        /* QEMU as that user must reach its run directory (traverse
+         * only) and have what post-copy needs, checked now rather than
+         * in the middle of a move. */
+        g_autoptr(GError) uerr = NULL;
+
+        if (!pp_user_can_run_qemu(d->cfg->qemu_user,
+                                  strcmp(d->cfg->accel, "kvm") == 0, &uerr)) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "%s: qemu_user: %s",
+                        d->cfg->path, uerr->message);
+            return false;
+        }
+        if (g_mkdir_with_parents(d->run_dir, 0711) < 0 ||
+            chmod(d->cfg->state_dir, 0711) < 0 || chmod(d->run_dir, 0711) < 0) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot open '%s' to "
+                        "qemu_user: %s", d->run_dir, g_strerror(errno));
             return false;
         }
     }

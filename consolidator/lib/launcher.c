@@ -9,12 +9,15 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -189,9 +192,58 @@ static bool socket_accepts(const char *path)
 }
 
 /* Child side of fork(): never returns. */
+/* A user to become, resolved before fork (getpwnam is not safe in a
+ * forked child of a threaded process). */
+typedef struct Creds {
+    bool set;
+    uid_t uid;
+    gid_t gid;
+    gid_t groups[64];
+    int ngroups;
+} Creds;
+
+static bool creds_lookup(const char *user, Creds *c, GError **errp)
+{
+    struct passwd *pw;
+
+    memset(c, 0, sizeof(*c));
+    if (!user) {
+        return true;
+    }
+    pw = getpwnam(user);
+    if (!pw) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "no user '%s' on this system", user);
+        return false;
+    }
+    c->set = true;
+    c->uid = pw->pw_uid;
+    c->gid = pw->pw_gid;
+    c->ngroups = G_N_ELEMENTS(c->groups);
+    if (getgrouplist(user, pw->pw_gid, c->groups, &c->ngroups) < 0) {
+        c->groups[0] = pw->pw_gid;
+        c->ngroups = 1;
+    }
+    return true;
+}
+
+/* In a child: become @c's user for good. */
+static int creds_apply(const Creds *c)
+{
+    if (!c->set) {
+        return 0;
+    }
+    if (setgroups((size_t)c->ngroups, c->groups) < 0 || setgid(c->gid) < 0 ||
+        setuid(c->uid) < 0) {
+        return -1;
+    }
+    return 0;
+}
+
 static void G_GNUC_NORETURN child_exec(const PpVmConfig *cfg, char **argv,
                                        const cpu_set_t *cpus, int logfd,
-                                       int errpipe, pid_t parent)
+                                       int errpipe, pid_t parent,
+                                       const Creds *creds)
 {
     int err;
     int nullfd = open("/dev/null", O_RDONLY | O_CLOEXEC);
@@ -219,6 +271,10 @@ static void G_GNUC_NORETURN child_exec(const PpVmConfig *cfg, char **argv,
         close(nsfd);
     }
     if (cpus && sched_setaffinity(0, sizeof(*cpus), cpus) < 0) {
+        goto fail;
+    }
+    /* after the namespace and the CPUs, which need root */
+    if (creds_apply(creds) < 0) {
         goto fail;
     }
     umask(0177); /* sockets and logs: owner only */
@@ -340,6 +396,7 @@ PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp)
     int pipefd[2], pidpipe[2] = { -1, -1 }, logfd, err = 0;
     ssize_t n;
     pid_t pid;
+    Creds creds;
 
     argv = pp_vm_build_argv(cfg, errp);
     if (!argv) {
@@ -369,6 +426,18 @@ PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp)
     }
     chmod(cfg->run_dir, 0700);
 
+    if (!creds_lookup(cfg->user, &creds, errp)) {
+        return NULL;
+    }
+    /* QEMU creates its sockets and logs there once it is the user; the
+     * VM's directory above it only lets it through. */
+    g_autofree char *vm_dir = g_path_get_dirname(cfg->run_dir);
+    if (creds.set && (chown(cfg->run_dir, creds.uid, creds.gid) < 0 ||
+                      chmod(vm_dir, 0711) < 0)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot give '%s' to user "
+                    "'%s': %s", cfg->run_dir, cfg->user, g_strerror(errno));
+        return NULL;
+    }
     vm = vm_new(cfg->name, cfg->run_dir);
     /* Stale sockets of an earlier run would make the readiness probe lie. */
     unlink(vm->qmp_path);
@@ -418,7 +487,7 @@ PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp)
                 close(pidpipe[0]);
                 close(pidpipe[1]);
                 child_exec(cfg, argv, cfg->cpus ? &cpus : NULL, logfd,
-                           pipefd[1], parent);
+                           pipefd[1], parent, &creds);
             }
             if (write(pidpipe[1], &q, sizeof(q)) < 0) {
                 /* the parent sees a short read */
@@ -426,7 +495,7 @@ PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp)
             _exit(q < 0 ? 127 : 0);
         }
         child_exec(cfg, argv, cfg->cpus ? &cpus : NULL, logfd, pipefd[1],
-                   parent);
+                   parent, &creds);
     }
     close(pipefd[1]);
     close(logfd);
@@ -623,4 +692,64 @@ void pp_vm_forget(PpVm *vm)
     g_free(vm->serial_log);
     g_free(vm->qemu_log);
     g_free(vm);
+}
+
+bool pp_user_can_run_qemu(const char *user, bool kvm, GError **errp)
+{
+    Creds c;
+    pid_t pid;
+    int status;
+
+    if (!creds_lookup(user, &c, errp)) {
+        return false;
+    }
+    pid = fork();
+    if (pid < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "fork: %s",
+                    g_strerror(errno));
+        return false;
+    }
+    if (pid == 0) {
+        int fd;
+
+        if (creds_apply(&c) < 0) {
+            _exit(1);
+        }
+        fd = open("/dev/userfaultfd", O_RDWR | O_CLOEXEC);
+        if (fd < 0) {
+            fd = (int)syscall(SYS_userfaultfd, O_CLOEXEC);
+        }
+        if (fd < 0) {
+            _exit(2);
+        }
+        close(fd);
+        if (kvm && open("/dev/kvm", O_RDWR | O_CLOEXEC) < 0) {
+            _exit(3);
+        }
+        _exit(0);
+    }
+    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+        return true;
+    }
+    switch (WIFEXITED(status) ? WEXITSTATUS(status) : 1) {
+    case 2:
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "user '%s' cannot use userfaultfd, which post-copy needs: "
+                    "/dev/userfaultfd is not open to it and "
+                    "vm.unprivileged_userfaultfd is 0 (e.g. setfacl -m "
+                    "u:%s:rw /dev/userfaultfd, as libvirt does per QEMU)",
+                    user, user);
+        break;
+    case 3:
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "user '%s' cannot open /dev/kvm (add it to group kvm)",
+                    user);
+        break;
+    default:
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "cannot become user '%s'", user);
+    }
+    return false;
 }

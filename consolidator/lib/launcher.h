@@ -46,6 +46,9 @@ typedef struct PpVmConfig {
                                  * process (pidfile qemu.pid in run_dir,
                                  * for pp_vm_adopt) */
     const char *const *extra_args; /* appended verbatim, NULL-terminated */
+    const char *user;           /* run QEMU as this user (set before exec,
+                                 * after entering the namespace; the run
+                                 * directory becomes theirs); NULL: ours */
 } PpVmConfig;
 
 typedef struct PpVm PpVm;
@@ -74,6 +77,15 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp);
  * accepts, 0 not yet, -1 with @errp when QEMU exited (its last words).
  */
 PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp);
+
+/*
+ * Can QEMU running as @user do what a post-copy migration needs
+ * (userfaultfd: /dev/userfaultfd, or the syscall when
+ * vm.unprivileged_userfaultfd allows) and, with @kvm, open /dev/kvm?
+ * Tried for real in a child that becomes @user.  False with a message
+ * that says what to change.
+ */
+bool pp_user_can_run_qemu(const char *user, bool kvm, GError **errp);
 int pp_vm_poll_ready(PpVm *vm, GError **errp);
 
 /*
