@@ -346,6 +346,7 @@ typedef struct Client {
     bool read_only;
     GString *in, *out;
     guint in_source, out_source;
+    bool closing;           /* the client sent EOF: free once flushed */
 } Client;
 
 /* Replies not yet read by a client, at most: a client that stops reading
@@ -406,6 +407,9 @@ static gboolean on_writable(gint fd, GIOCondition cond, gpointer opaque)
     if (c->out->len == 0) {
         /* client_flush() removed this source; keep GLib from doing it
          * again. */
+        if (c->closing) {
+            client_free(c);
+        }
         return G_SOURCE_REMOVE;
     }
     return G_SOURCE_CONTINUE;
@@ -430,6 +434,12 @@ static gboolean on_client(gint fd, GIOCondition cond, gpointer opaque)
     }
     if (n <= 0) {
         c->in_source = 0;
+        /* A client that half-closed after its requests still gets every
+         * reply (a reply longer than the socket buffer is still queued). */
+        if (n == 0 && c->out->len > 0 && client_flush(c) && c->out->len > 0) {
+            c->closing = true;
+            return G_SOURCE_REMOVE;
+        }
         client_free(c);
         return G_SOURCE_REMOVE;
     }

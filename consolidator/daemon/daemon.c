@@ -575,6 +575,13 @@ int pp_daemon_run(const char *config_arg, bool daemonize)
     g_autofree char *config_path = g_canonicalize_filename(config_arg, NULL);
     int ready_fd = -1;
 
+    /* A peer that went away is an error return, never a signal; a HUP
+     * before the reload handler is in place is not a reason to die; the
+     * database and every file the daemon makes are its own. */
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    umask(0077);
+
     if (daemonize) {
         int rc = daemonize_start(&ready_fd);
         if (rc >= 0) {

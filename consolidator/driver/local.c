@@ -83,6 +83,9 @@ typedef struct LocalVm {
     gint64 reconnect_window_us;
     guint reconnects;
     guint retry_source;         /* retrying an unreachable monitor */
+    bool needs_cont;            /* paused by a converged pre-copy whose
+                                 * destination is gone: resume it once its
+                                 * monitor answers again */
 } LocalVm;
 
 typedef struct LocalJob {
@@ -444,15 +447,24 @@ static void on_reconnected(PpQmp *q, const GError *err, gpointer opaque)
                     "monitor answers on a new connection", side_name(side));
     if (side == SIDE_DST) {
         LJ(job)->dst_poll_pending = false;
-    } else if (side == SIDE_SRC) {
+        return;
+    }
+    if (lv->retry_source) {
+        g_source_remove(lv->retry_source);
+        lv->retry_source = 0;
+    }
+    if (side == SIDE_SRC) {
         LJ(job)->src_poll_pending = false;
-    } else {
-        query_vcpus(q, lv->vcpu_tids);
-        pp_qmp_send(q, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
-        if (lv->retry_source) {
-            g_source_remove(lv->retry_source);
-            lv->retry_source = 0;
-        }
+        return;
+    }
+    query_vcpus(q, lv->vcpu_tids);
+    pp_qmp_send(q, "query-qmp-schema", NULL, QMP_MS, on_schema, vm);
+    if (lv->needs_cont) {
+        /* the destination of the move that paused it is long gone */
+        lv->needs_cont = false;
+        pp_qmp_send(q, "cont", NULL, QMP_MS, NULL, NULL);
+        pp_daemon_event(vm->d, "vm-resumed", vm->name, "resumed on %s after "
+                        "its monitor came back", vm->host->name);
     }
 }
 
@@ -739,6 +751,8 @@ static void abort_resume(Job *job)
     }
     job_aborted(job, true);
     if (!lv->qmp || !pp_qmp_is_connected(lv->qmp)) {
+        /* a converged pre-copy left it paused: resumed when it answers */
+        lv->needs_cont = lj->resume_source && lj->src_completed;
         monitor_unreachable(vm, "its monitor broke during the move");
     }
 }
@@ -994,7 +1008,7 @@ static void job_on_closed(Job *job, bool src, const char *why)
     g_autofree char *msg = g_strdup_printf(
         "%s QEMU went away: %s", src ? "source" : "destination", why);
 
-    if (src && lj->src_completed && lj->dst_completed) {
+    if (src && job_driving(job) && lj->src_completed && lj->dst_completed) {
         /* The source went away during the last queries: the guest is
          * whole on the destination, so the move is done regardless. */
         handover(job);
@@ -1250,6 +1264,11 @@ static void on_dst_listening(PpQmp *q, json_object *ret, const GError *err,
     json_object *args = json_object_new_object();
     g_autofree char *uri = g_strdup_printf("tcp:%s:%s", job->to->addr, port);
     json_object_object_add(args, "uri", json_object_new_string(uri));
+    if (job->mode.kind == PP_MIG_POSTCOPY_INSTANT) {
+        /* our QEMU switches by itself once this is sent: from here on a
+         * cancel is refused and an abort asks the source first */
+        job->switch_requested = true;
+    }
     pp_qmp_send(LV(job->vm)->qmp, "migrate", args, QMP_MS, on_migrate, job);
 }
 
@@ -1432,8 +1451,16 @@ static bool local_migrate_start(PpDriver *drv, Job *job, GError **errp)
 {
     LocalDriver *ld = (LocalDriver *)drv;
     Vm *vm = job->vm;
-    LocalJob *lj = g_new0(LocalJob, 1);
+    LocalJob *lj;
     g_autofree char *tag = g_strdup_printf("job%" G_GINT64_FORMAT, job->id);
+
+    if (!LV(vm)->qmp || !pp_qmp_is_connected(LV(vm)->qmp)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_FAILED, "%s's monitor is "
+                    "unreachable: it is not moved until it answers",
+                    vm->name);
+        return false;
+    }
+    lj = g_new0(LocalJob, 1);
 
     lj->dst_vcpu_tids = g_array_new(FALSE, FALSE, sizeof(pid_t));
     job->priv = lj;
@@ -1695,7 +1722,8 @@ static bool find_qemu(LocalDriver *ld, const PpVmSpec *spec, const char *tag,
     f = g_new0(Found, 1);
     f->tag = g_strdup(tag);
     f->proc = proc;
-    if (!g_file_get_contents(host_file, &host_name, NULL, NULL) ||
+    if (!pp_file_trusted(host_file) ||
+        !g_file_get_contents(host_file, &host_name, NULL, NULL) ||
         !(f->host = pp_daemon_host(d, g_strstrip(host_name)))) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                     "VM '%s' still runs (pid %d, %s) on host '%s', which the "

@@ -361,6 +361,14 @@ static PpVm *vm_new(const char *name, const char *run_dir)
     return vm;
 }
 
+bool pp_file_trusted(const char *path)
+{
+    struct stat st;
+
+    return lstat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+           st.st_uid == geteuid();
+}
+
 PpVm *pp_vm_adopt(const char *run_dir, const char *name, GError **errp)
 {
     g_autofree char *path = pidfile_path(run_dir);
@@ -369,6 +377,13 @@ PpVm *pp_vm_adopt(const char *run_dir, const char *name, GError **errp)
     guint64 pid, start;
     char *end;
 
+    if (!pp_file_trusted(path)) {
+        /* absent, or not written by us (a QEMU running as another user
+         * shares the directory): nothing to adopt from it */
+        g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
+                    "no QEMU recorded in '%s'", run_dir);
+        return NULL;
+    }
     if (!g_file_get_contents(path, &text, NULL, NULL)) {
         g_set_error(errp, PP_ERROR, PP_ERROR_EXITED,
                     "no QEMU recorded in '%s'", run_dir);
@@ -429,10 +444,13 @@ PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp)
     if (!creds_lookup(cfg->user, &creds, errp)) {
         return NULL;
     }
-    /* QEMU creates its sockets and logs there once it is the user; the
-     * VM's directory above it only lets it through. */
+    /* QEMU creates its sockets and logs there once it is the user: the
+     * directory stays root's, with the user's group and the sticky bit,
+     * so it cannot replace or redirect what root writes there (pidfile,
+     * host, qemu.log); the VM's directory above only lets it through. */
     g_autofree char *vm_dir = g_path_get_dirname(cfg->run_dir);
-    if (creds.set && (chown(cfg->run_dir, creds.uid, creds.gid) < 0 ||
+    if (creds.set && (chown(cfg->run_dir, 0, creds.gid) < 0 ||
+                      chmod(cfg->run_dir, 01770) < 0 ||
                       chmod(vm_dir, 0711) < 0)) {
         g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot give '%s' to user "
                     "'%s': %s", cfg->run_dir, cfg->user, g_strerror(errno));
@@ -443,7 +461,8 @@ PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp)
     unlink(vm->qmp_path);
     unlink(vm->serial_path);
 
-    logfd = open(vm->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    logfd = open(vm->qemu_log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC |
+                 O_NOFOLLOW, 0600);
     if (logfd < 0) {
         g_set_error(errp, PP_ERROR, PP_ERROR_IO, "cannot create '%s': %s",
                     vm->qemu_log, g_strerror(errno));
@@ -698,7 +717,7 @@ bool pp_user_can_run_qemu(const char *user, bool kvm, GError **errp)
 {
     Creds c;
     pid_t pid;
-    int status;
+    int status = 0;
 
     if (!creds_lookup(user, &c, errp)) {
         return false;
@@ -728,7 +747,11 @@ bool pp_user_can_run_qemu(const char *user, bool kvm, GError **errp)
         }
         _exit(0);
     }
-    while (waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) {
+            status = 0x100; /* as if it exited with 1 */
+            break;
+        }
     }
     if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
         return true;

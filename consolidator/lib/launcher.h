@@ -78,6 +78,10 @@ PpVm *pp_vm_start(const PpVmConfig *cfg, int timeout_ms, GError **errp);
  */
 PpVm *pp_vm_spawn(const PpVmConfig *cfg, GError **errp);
 
+/* A regular file (not a symlink) that this process's user owns: what a
+ * run directory shared with a QEMU user may hold that we can trust. */
+bool pp_file_trusted(const char *path);
+
 /*
  * Can QEMU running as @user do what a post-copy migration needs
  * (userfaultfd: /dev/userfaultfd, or the syscall when

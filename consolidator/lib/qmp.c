@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 #include <glib-unix.h>
 
@@ -866,7 +867,8 @@ static gboolean hs_on_timer(gpointer opaque)
 {
     PpQmp *qmp = opaque;
     g_autoptr(GError) e = g_error_new(PP_ERROR, PP_ERROR_TIMEOUT,
-                                      "no QMP greeting within %d ms",
+                                      "QMP handshake (greeting and "
+                                      "capabilities) not done within %d ms",
                                       qmp->hs->timeout_ms);
 
     dispatch_enter(qmp);
@@ -880,10 +882,28 @@ PpQmp *pp_qmp_connect_async(const char *path, GMainContext *ctx,
                             PpQmpClosedFunc on_closed, PpQmpReadyFunc on_ready,
                             gpointer opaque, GError **errp)
 {
-    /* A unix socket's connect() does not wait for the peer's accept(). */
-    int fd = pp_unix_connect(path, "QMP socket", errp);
+    struct sockaddr_un sa = { .sun_family = AF_UNIX };
+    int fd;
 
-    if (fd < 0) {
+    if (strlen(path) >= sizeof(sa.sun_path)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "QMP socket path '%s' is too long", path);
+        return NULL;
+    }
+    strcpy(sa.sun_path, path);
+    /* Non-blocking: a QEMU that does not accept (its backlog full) makes
+     * connect() fail with EAGAIN rather than wait. */
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+        int e = errno;
+
+        if (fd >= 0) {
+            close(fd);
+        }
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO,
+                    "cannot connect to QMP socket '%s': %s", path,
+                    e == EAGAIN ? "QEMU does not accept connections" :
+                    g_strerror(e));
         return NULL;
     }
     return pp_qmp_new_fd_async(fd, ctx, timeout_ms, on_event, on_closed,

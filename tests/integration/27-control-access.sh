@@ -105,6 +105,26 @@ expect_line 4 'expected {\"command\": NAME'
 expect_line 5 'expected {\"command\": NAME'
 expect_line 6 'expected {\"command\": NAME'
 
+# A client that sends many requests, half-closes and only then reads
+# gets every reply (more than the socket buffers hold).
+got=$(/usr/bin/python3 - "$sock" <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+s.sendall(b'{"command": "hosts"}\n' * 3000)
+s.shutdown(socket.SHUT_WR)
+data = b""
+while True:
+    b = s.recv(65536)
+    if not b:
+        break
+    data += b
+print(data.count(b'"return"'), len(data))
+PY
+)
+echo "half-closed client: $got (replies, bytes)"
+[ "${got%% *}" = 3000 ] || fail "a half-closed client got ${got%% *} of 3000 replies"
+
 # A client that sends many requests and never reads: others still get
 # answers at once, and the daemon lives.
 python3 - "$sock" > /dev/null <<'PY' &
