@@ -1,6 +1,7 @@
 #!/bin/bash
 # Restart without loss, local driver: the daemon is SIGKILLed while idle,
-# during a pre-copy move and during a post-copy move, and stopped without
+# while a move starts, during a pre-copy move and during a post-copy move,
+# and stopped without
 # its VMs; every time the next daemon adopts the QEMUs that kept running
 # (same pids), carries the unfinished move on to 'done', and every VM runs
 # exactly once; memverify checks the moved guest's memory.  A second
@@ -60,6 +61,21 @@ C vms | grep -q '^vm0 *pm0 *running' || fail "vm0 not running on pm0"
 C vms | grep -q '^vm1 *pm1 *running' || fail "vm1 not running on pm1"
 grep -q "vm-adopted vm0" "$run/daemon2.log" || fail "no vm-adopted event"
 once vm0; once vm1
+
+# 1b. Killed while a move starts (its destination QEMU booting, which the
+# daemon no longer waits for): the next daemon ends the move failed and
+# the guest stays where it was, once.
+id=$(C migrate vm1 pm0 --mode=precopy --json | job_id)
+kill_daemon
+start_daemon "$cfg" "$run/daemon2b.log"
+for _ in $(seq 1 50); do
+    [ "$(job_state "$id")" = failed ] && break
+    sleep 0.2
+done
+[ "$(job_state "$id")" = failed ] || fail "a move killed while starting is '$(job_state "$id")'"
+C vms | grep -q '^vm1 *pm1 *running' || fail "vm1 not running on pm1"
+[ "$(pid_of vm1)" = "$p1" ] || fail "vm1's QEMU changed"
+once vm1
 
 # 2. Killed during a pre-copy move of 768 MiB (seconds over the shaped
 # link): the next daemon carries it on to the end.
