@@ -183,8 +183,7 @@ static json_object *request(const char *cmd, json_object *args)
     int fd;
 
     g_autofree char *query_path = NULL;
-    bool query = g_strv_contains((const char *const[]){
-        "status", "hosts", "vms", "jobs", "plan", NULL }, cmd);
+    bool query = pp_control_is_query(cmd);
 
     if (opt_socket) {
         path = g_strdup(opt_socket);

@@ -294,7 +294,7 @@ static json_object *handle(PpDaemon *d, const char *cmd, json_object *args,
     return NULL;
 }
 
-static bool is_query(const char *cmd)
+bool pp_control_is_query(const char *cmd)
 {
     static const char *const queries[] = {
         "status", "hosts", "vms", "jobs", "plan", NULL
@@ -323,7 +323,7 @@ json_object *pp_control_request(PpDaemon *d, const char *line, bool read_only)
         return error_reply("expected {\"command\": NAME, \"arguments\": "
                            "{...}}");
     }
-    if (read_only && !is_query(cmd)) {
+    if (read_only && !pp_control_is_query(cmd)) {
         g_autofree char *m = g_strdup_printf(
             "'%s' is not a query: this is the read-only query socket; use "
             "the control socket", cmd);

@@ -233,6 +233,8 @@ bool pp_control_listen(PpDaemon *d, GError **errp);
  */
 json_object *pp_control_request(PpDaemon *d, const char *line,
                                 bool read_only);
+/* Is @cmd one of the read-only queries (what the query socket serves)? */
+bool pp_control_is_query(const char *cmd);
 void pp_control_close(PpDaemon *d);
 
 int pp_daemon_run(const char *config_path, bool daemonize);
