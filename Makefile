@@ -23,7 +23,7 @@ PKGS := glib-2.0 json-c sqlite3 libvirt libvirt-qemu libvirt-glib-1.0 \
         libsoup-3.0
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS = $(shell pkg-config --libs $(PKGS))
-ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib -Iconsolidator/policy -Iconsolidator/daemon -Iconsolidator/driver $(PKG_CFLAGS) -MMD -MP
+ALL_CFLAGS = -std=gnu11 -D_GNU_SOURCE $(CFLAGS) $(WARN) $(EXTRA_CFLAGS) -Iconsolidator/lib -Iconsolidator/policy -Iconsolidator/daemon -Iconsolidator/driver -Iconsolidator/sim $(PKG_CFLAGS) -MMD -MP
 
 QEMU_SRC := $(if $(QEMU_SOURCE),$(QEMU_SOURCE),$(B)/qemu-src)
 QEMU_BUILD := $(B)/qemu
@@ -48,6 +48,9 @@ config.mak: configure | $(B)/.deps-stamp
 # ------------------------------------------------------------ C programs
 LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/policy/policy.c consolidator/policy/threshold.c \
+            consolidator/policy/none.c consolidator/policy/pabfd.c \
+            consolidator/policy/stats.c \
+            consolidator/sim/trace.c consolidator/sim/sim.c \
             consolidator/lib/qmp.c consolidator/lib/guestlog.c \
             consolidator/lib/store.c consolidator/lib/procstat.c \
             consolidator/lib/unixsock.c consolidator/lib/migqmp.c \
@@ -80,7 +83,8 @@ $(B)/bin/kvm-probe: tools/kvm-probe.c
 
 $(B)/obj/consolidator/driver/local.o: ALL_CFLAGS += -DPP_NET_HELPER='"$(TOP)/scripts/pp-net"'
 
-$(B)/bin/consolidator: $(B)/obj/consolidator/cli/main.o $(LIB)
+CLI_OBJS := $(B)/obj/consolidator/cli/main.o $(B)/obj/consolidator/cli/simulate.o
+$(B)/bin/consolidator: $(CLI_OBJS) $(LIB)
 	$(Q)mkdir -p $(dir $@)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) -lm
@@ -96,9 +100,17 @@ $(B)/tests/unit/%: $(B)/obj/tests/unit/%.o $(LIB)
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) -o $@ $^ $(PKG_LIBS) $$(pkg-config --libs cmocka) -lm
 
-$(B)/obj/tests/unit/%.o: ALL_CFLAGS += -DTEST_DATA='"$(TOP)/tests/data"' $$(pkg-config --cflags cmocka)
+$(B)/obj/tests/unit/%.o: ALL_CFLAGS += -DTEST_DATA='"$(TOP)/tests/data"' \
+    -DPLANETLAB_DAY='"$(TOP)/$(PLANETLAB_DAY)"' $$(pkg-config --cflags cmocka)
 
-unit-tests: $(UNIT_BINS)
+# The PlanetLab day of the literature (sim-reference.md), for the
+# simulator's tests and benchmarks.
+PLANETLAB_DAY := $(B)/traces/planetlab/20110303
+$(PLANETLAB_DAY)/.stamp: tests/data/planetlab-20110303.tar.xz
+	$(Q)mkdir -p $(B)/traces/planetlab
+	$(Q)tar xJf $< -C $(B)/traces/planetlab && touch $@
+
+unit-tests: $(UNIT_BINS) $(PLANETLAB_DAY)/.stamp
 
 all: $(PROGRAMS)
 
@@ -109,7 +121,7 @@ FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined \
             -fno-omit-frame-pointer
 FUZZ_CFLAGS = -std=gnu11 -D_GNU_SOURCE -g -O1 $(FUZZ_SAN) $(WARN) \
               -Iconsolidator/lib -Iconsolidator/policy -Iconsolidator/daemon \
-              -Iconsolidator/driver $(PKG_CFLAGS) -MMD -MP
+              -Iconsolidator/driver -Iconsolidator/sim $(PKG_CFLAGS) -MMD -MP
 FUZZ_NAMES := $(patsubst tests/fuzz/fuzz-%.c,%,$(wildcard tests/fuzz/fuzz-*.c))
 FUZZ_BINS := $(FUZZ_NAMES:%=$(B)/fuzz/fuzz-%)
 FUZZ_LIB := $(B)/fuzz/libpostpack.a
@@ -147,13 +159,14 @@ $(ASAN_B)/obj/%.o: %.c config.mak
 	$(Q)mkdir -p $(dir $@)
 	$(if $(Q),@echo "  ASANCC  $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -O1 $(ASAN_SAN) -DTEST_DATA='"$(TOP)/tests/data"' \
+	    -DPLANETLAB_DAY='"$(TOP)/$(PLANETLAB_DAY)"' \
 	    -DPP_NET_HELPER='"$(TOP)/scripts/pp-net"' \
 	    $$(pkg-config --cflags cmocka) -c -o $@ $<
 
 $(ASAN_B)/libpostpack.a: $(LIB_SRCS:%.c=$(ASAN_B)/obj/%.o)
 	$(Q)rm -f $@ && ar rcs $@ $^
 
-$(ASAN_B)/bin/consolidator: $(ASAN_B)/obj/consolidator/cli/main.o $(ASAN_B)/libpostpack.a
+$(ASAN_B)/bin/consolidator: $(ASAN_B)/obj/consolidator/cli/main.o $(ASAN_B)/obj/consolidator/cli/simulate.o $(ASAN_B)/libpostpack.a
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ASAN_SAN) -o $@ $^ $(PKG_LIBS) -lm
 
@@ -161,7 +174,7 @@ $(ASAN_B)/tests/unit/%: $(ASAN_B)/obj/tests/unit/%.o $(ASAN_B)/libpostpack.a
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(ASAN_SAN) -o $@ $^ $(PKG_LIBS) $$(pkg-config --libs cmocka) -lm
 
-check-asan: all qemu guest $(B)/accel $(ASAN_B)/bin/consolidator \
+check-asan: all qemu guest $(B)/accel $(ASAN_B)/bin/consolidator $(PLANETLAB_DAY)/.stamp \
             $(UNIT_SRCS:tests/unit/%.c=$(ASAN_B)/tests/unit/%)
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -256,6 +269,10 @@ bench-postcopy: all qemu qemu-upstream guest $(B)/accel
 	$(Q)$(SUDO) scripts/bench-postcopy --build $(B) $(if $(REPS),--reps $(REPS)) \
 	    $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(LINKS),--links $(LINKS))
 
+# The simulator against CloudSim's figures, and its scale (docs/benchmarks.md).
+bench-sim: all $(PLANETLAB_DAY)/.stamp
+	$(Q)scripts/bench-sim --build $(B) $(if $(ORDERS),--orders $(ORDERS))
+
 bench: bench-postcopy
 
 # One post-copy move of a memory-bound guest, with a report.
@@ -306,6 +323,7 @@ help:
 	@echo "                 DRIVER=libvirt: on emulated libvirt hosts)"
 	@echo "  demo-migrate   one post-copy move of a busy guest, with a report"
 	@echo "  bench-postcopy our post-copy vs upstream's, medians and ratios"
+	@echo "  bench-sim      the simulator vs CloudSim 3.0.3's figures; scale"
 	@echo "                 (REPS=5, WORKLOADS=idle,contig,scatter,uniform,"
 	@echo "                 LINKS=tbf,loopback); bench is an alias"
 	@echo "  install        programs, man page, systemd unit under PREFIX"
@@ -316,7 +334,7 @@ help:
 
 .SECONDARY:
 .PHONY: fuzzers fuzz check-asan unit-tests all deps qemu qemu-source qemu-upstream qemu-export guest check \
-        check-full demo demo-migrate bench bench-postcopy install clean \
+        check-full demo demo-migrate bench bench-postcopy bench-sim install clean \
         distclean help
 
 -include $(shell find $(B)/obj $(B)/fuzz/obj $(ASAN_B)/obj -name '*.d' 2>/dev/null)

@@ -8,6 +8,8 @@
  *   consolidator stop [--vms]
  *   consolidator history [--since=S] [--vm=NAME]
  *   consolidator export --csv [--since=S]
+ *   consolidator policies                     the policy names
+ *   consolidator simulate --trace DIR ...     the trace-driven simulator
  *
  * Queries reach the daemon over its control socket (-c FILE finds it in
  * the configuration, --socket names it); history and export read the
@@ -16,6 +18,7 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include "cli.h"
 #include "config.h"
 #include "daemon.h"
 #include "pp-error.h"
@@ -125,6 +128,12 @@ static const Command commands[] = {
     { "export", "", "samples and events as CSV",
       "  consolidator export --csv --db state/postpack.db --since=0 > "
       "timeline.csv\n" },
+    { "policies", "", "the relocation policies plan, run and simulate know",
+      "  consolidator policies\n" },
+    { "simulate", "", "simulate a data centre over CPU traces "
+      "('simulate --help')",
+      "  consolidator simulate --trace traces/planetlab/20110303 "
+      "--policy lr-mmt\n" },
     { NULL }
 };
 
@@ -360,8 +369,20 @@ static int cmd_query(const char *cmd)
         }
         for (size_t i = 0; i < jlen(m); i++) {
             json_object *x = json_object_array_get_idx(m, i);
-            printf("move %s %s -> %s: %s\n", jstr(x, "vm"), jstr(x, "from"),
-                   jstr(x, "to"), jstr(x, "reason"));
+            const char *method = jstr(x, "method");
+            printf("move %s %s -> %s%s%s%s: %s\n", jstr(x, "vm"),
+                   jstr(x, "from"), jstr(x, "to"),
+                   strcmp(method, "default") && strcmp(method, "-") ?
+                   " (" : "", strcmp(method, "default") &&
+                   strcmp(method, "-") ? method : "",
+                   strcmp(method, "default") && strcmp(method, "-") ?
+                   ")" : "", jstr(x, "reason"));
+        }
+        json_object *pw = jarr(r, "power");
+        for (size_t i = 0; i < jlen(pw); i++) {
+            json_object *x = json_object_array_get_idx(pw, i);
+            printf("power %s %s: %s\n", jstr(x, "action"), jstr(x, "host"),
+                   jstr(x, "reason"));
         }
         for (size_t i = 0; i < jlen(n); i++) {
             json_object *x = json_object_array_get_idx(n, i);
@@ -568,6 +589,10 @@ int main(int argc, char **argv)
         fprintf(stderr, "consolidator: unknown command '%s'\n\n", argv[1]);
         return usage(stderr);
     }
+    if (strcmp(cmd->name, "simulate") == 0) {
+        argv[1] = g_strdup_printf("%s simulate", argv[0]);
+        return pp_cli_simulate(argc - 1, argv + 1);
+    }
     g_autofree char *param = g_strdup_printf("%s%s%s - %s", cmd->name,
                                              *cmd->args ? " " : "",
                                              cmd->args, cmd->summary);
@@ -612,6 +637,9 @@ int main(int argc, char **argv)
     }
     if (job_cmd) {
         return cmd_job(cmd->name, argc, argv);
+    }
+    if (strcmp(cmd->name, "policies") == 0) {
+        return pp_cli_policies(opt_json);
     }
     if (strcmp(cmd->name, "history") == 0) {
         return cmd_history();

@@ -443,7 +443,7 @@ static bool parse_policy(Parse *p, PpConfig *c, GError **errp)
     }
     /* Validate the policy's settings now, so a bad one stops the start. */
     g_autofree char *key = NULL;
-    state = ops->create(p->kf, "policy", &key, &err);
+    state = pp_policy_create(ops, p->kf, "policy", &key, &err);
     if (!state) {
         /* The policy says which key is at fault; add file and line (the
          * group's line when no single key is). */

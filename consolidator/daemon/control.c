@@ -100,8 +100,21 @@ static json_object *plan_json(PpPlan *plan)
         json_object_object_add(mo, "from", json_object_new_string(m->from));
         json_object_object_add(mo, "to", json_object_new_string(m->to));
         json_object_object_add(mo, "reason", json_object_new_string(m->reason));
+        json_object_object_add(mo, "method",
+                               json_object_new_string(pp_method_name(m->method)));
         json_object_array_add(moves, mo);
     }
+    json_object *power = json_object_new_array();
+    for (guint i = 0; i < plan->power->len; i++) {
+        PpPowerAction *a = plan->power->pdata[i];
+        json_object *pa = json_object_new_object();
+        json_object_object_add(pa, "host", json_object_new_string(a->host));
+        json_object_object_add(pa, "action",
+                               json_object_new_string(a->on ? "on" : "off"));
+        json_object_object_add(pa, "reason", json_object_new_string(a->reason));
+        json_object_array_add(power, pa);
+    }
+    json_object_object_add(o, "power", power);
     for (guint i = 0; i < plan->notes->len; i++) {
         json_object_array_add(notes,
                               json_object_new_string(plan->notes->pdata[i]));

@@ -196,7 +196,10 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
     g_autofree PpVmView *vv = g_new0(PpVmView, d->vms->len + 1);
     PpPlan *plan = pp_plan_new();
     guint nv = 0, n;
-    double avg;
+    double avg, step = 0;
+    guint nhist = d->policy->history ?
+                  d->policy->history(d->policy_state, &step) : 0;
+    g_autofree float *hist = g_new0(float, (gsize)nhist * d->vms->len + 1);
 
     guint nh = 0;
     for (guint i = 0; i < d->hosts->len; i++) {
@@ -227,11 +230,24 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
                                      now, &avg, &n, NULL) && n > 0 ?
                      avg : NAN;
         vv[nv].migrating = vm->state == VM_MIGRATING;
+        vv[nv].migrating_to = vv[nv].migrating && vm->job && vm->job->to ?
+                              vm->job->to->name : NULL;
+        vv[nv].vcpus = vm->vcpus;
+        vv[nv].vcpu_mips = 100;     /* a vCPU can use one core */
+        vv[nv].dirty_rate = NAN;
+        if (nhist) {
+            g_autoptr(GError) err = NULL;
+            float *h = hist + (gsize)nv * nhist;
+            int len = pp_store_vm_history(d->store, vm->name, now, step,
+                                          nhist, h, &err);
+            vv[nv].history = h;
+            vv[nv].nhistory = len > 0 ? len : 0;
+        }
         nv++;
     }
     PpClusterView view = {
         .now = now, .last_relocation = d->last_relocation,
-        .hosts = hv, .nhosts = nh, .vms = vv, .nvms = nv,
+        .history_step = step, .hosts = hv, .nhosts = nh, .vms = vv, .nvms = nv,
     };
     d->policy->decide(d->policy_state, &view, plan);
     return plan;
@@ -273,7 +289,16 @@ static gboolean on_decide(gpointer opaque)
         if (pp_daemon_active_jobs(d) >= d->cfg->max_moves) {
             break;
         }
-        if (!job_start(d, vm, to, &d->cfg->mode, m->reason, &err)) {
+        /* the policy may choose the method; the configured mode says
+         * how (a post-copy kind stays as configured) */
+        PpMigMode mode = d->cfg->mode;
+        if (m->method == PP_METHOD_PRECOPY) {
+            mode.kind = PP_MIG_PRECOPY;
+        } else if (m->method == PP_METHOD_POSTCOPY &&
+                   mode.kind == PP_MIG_PRECOPY) {
+            mode.kind = PP_MIG_POSTCOPY;
+        }
+        if (!job_start(d, vm, to, &mode, m->reason, &err)) {
             pp_daemon_event(d, "warning", m->vm, "cannot move: %s",
                             err->message);
         }
@@ -311,7 +336,7 @@ static gboolean on_reload(gpointer opaque)
 
     if (n && pp_config_reloadable(d->cfg, n, &err) &&
         (ops = pp_policy_find(n->policy_name, &err))) {
-        st = ops->create(n->kf, "policy", NULL, &err);
+        st = pp_policy_create(ops, n->kf, "policy", NULL, &err);
     }
     if (!st) {
         pp_daemon_event(d, "warning", NULL, "reload refused, the running "
@@ -443,7 +468,7 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
     if (!d->policy) {
         return false;
     }
-    d->policy_state = d->policy->create(d->cfg->kf, "policy", NULL,
+    d->policy_state = pp_policy_create(d->policy, d->cfg->kf, "policy", NULL,
                                          errp);
     if (!d->policy_state) {
         return false;

@@ -279,6 +279,48 @@ bool pp_store_vm_avg(PpStore *s, const char *vm, double since, double until,
                errp);
 }
 
+int pp_store_vm_history(PpStore *s, const char *vm, double until,
+                        double step, guint n, float *out, GError **errp)
+{
+    g_autofree double *sum = g_new0(double, n + 1);
+    g_autofree guint *cnt = g_new0(guint, n + 1);
+    sqlite3_stmt *st;
+    int rc;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT CAST((?1 - t) / ?2 AS INTEGER), "
+                           "sum(cpu), count(cpu) FROM vm_samples WHERE "
+                           "vm = ?3 AND t > ?1 - ?2 * ?4 AND t <= ?1 "
+                           "GROUP BY 1", -1, &st, NULL) != SQLITE_OK) {
+        db_error(s, errp, "database");
+        return -1;
+    }
+    sqlite3_bind_double(st, 1, until);
+    sqlite3_bind_double(st, 2, step);
+    sqlite3_bind_text(st, 3, vm, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 4, (int)n);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        gint64 b = sqlite3_column_int64(st, 0);
+        if (b >= 0 && b < (gint64)n) {      /* b = 0: the newest step */
+            sum[n - 1 - b] += sqlite3_column_double(st, 1);
+            cnt[n - 1 - b] += (guint)sqlite3_column_int(st, 2);
+        }
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE) {
+        db_error(s, errp, "database");
+        return -1;
+    }
+    guint first = 0, len = 0;
+    while (first < n && cnt[first] == 0) {
+        first++;
+    }
+    for (guint i = first; i < n; i++) {
+        out[len] = cnt[i] ? (float)(sum[i] / cnt[i]) : out[len - 1];
+        len++;
+    }
+    return (int)len;
+}
+
 bool pp_store_prune(PpStore *s, double before, GError **errp)
 {
     return run(s, "DELETE FROM host_samples WHERE t < ?", "d", errp,

@@ -66,6 +66,15 @@ bool pp_store_host_avg(PpStore *store, const char *host, double since,
 bool pp_store_vm_avg(PpStore *store, const char *vm, double since,
                      double until, double *avg, guint *n, GError **errp);
 
+/*
+ * A VM's CPU history: the mean of each of the @n steps of @step seconds
+ * that end at @until, oldest first, into @out.  Steps before the first
+ * sample are left out (the history is shorter: the return value); a step
+ * without samples after that repeats the one before.  -1 on error.
+ */
+int pp_store_vm_history(PpStore *store, const char *vm, double until,
+                        double step, guint n, float *out, GError **errp);
+
 /* Delete samples older than @before; events and jobs are kept. */
 bool pp_store_prune(PpStore *store, double before, GError **errp);
 

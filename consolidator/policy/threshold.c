@@ -47,8 +47,9 @@ static const struct {
     { "cooldown", offsetof(Threshold, cooldown), 10, 0, 86400 },
 };
 
-static void *threshold_create(GKeyFile *kf, const char *group,
-                              char **bad_key, GError **errp)
+static void *threshold_create(const PpPolicyOps *ops, GKeyFile *kf,
+                              const char *group, char **bad_key,
+                              GError **errp)
 {
     g_autofree Threshold *t = g_new0(Threshold, 1);
     g_auto(GStrv) keys = NULL;
@@ -123,21 +124,13 @@ typedef struct Ctx {
     const Threshold *t;
     const PpClusterView *view;
     HostState *hs;
+    const guint *hidx;      /* per VM, its host's index */
 } Ctx;
 
-static HostState *host_state(Ctx *c, const char *name)
-{
-    for (guint i = 0; i < c->view->nhosts; i++) {
-        if (strcmp(c->hs[i].h->name, name) == 0) {
-            return &c->hs[i];
-        }
-    }
-    return NULL;
-}
-
+/* @vm's demand as a share (%) of @hs's CPU set. */
 static double cpu_share(const HostState *hs, const PpVmView *vm)
 {
-    return vm->cpu / (hs->h->ncpus ? hs->h->ncpus : 1);
+    return vm->cpu * 100 / pp_host_capacity(hs->h);
 }
 
 static bool fits(const Ctx *c, const HostState *hs, const PpVmView *vm)
@@ -202,12 +195,12 @@ static HostState *pick_idle_target(Ctx *c, const HostState *from,
     return best;
 }
 
-static guint vms_on(const Ctx *c, const char *host, const PpVmView **out)
+static guint vms_on(const Ctx *c, const HostState *hs, const PpVmView **out)
 {
-    guint n = 0;
+    guint n = 0, h = hs - c->hs;
 
     for (guint i = 0; i < c->view->nvms; i++) {
-        if (strcmp(c->view->vms[i].host, host) == 0) {
+        if (c->hidx[i] == h) {
             out[n++] = &c->view->vms[i];
         }
     }
@@ -220,7 +213,7 @@ static void spread(Ctx *c, PpPlan *plan)
 
     for (guint i = 0; i < c->view->nhosts; i++) {
         HostState *hs = &c->hs[i];
-        guint n = vms_on(c, hs->h->name, on), nactive = 0;
+        guint n = vms_on(c, hs, on), nactive = 0;
 
         qsort(on, n, sizeof(*on), cmp_vm_busy);
         while (nactive < n && on[nactive]->cpu >= c->t->active_vm_cpu) {
@@ -267,7 +260,7 @@ static void pack(Ctx *c, PpPlan *plan)
     HostState *to = idle[0];
     for (guint i = 1; i < nidle; i++) {
         HostState *from = idle[i];
-        guint n = vms_on(c, from->h->name, on);
+        guint n = vms_on(c, from, on);
         HostState trial = *to;
         bool all_fit = true;
 
@@ -331,13 +324,16 @@ static void threshold_decide(void *state, const PpClusterView *view,
         hs[i].h = &view->hosts[i];
         hs[i].cpu = view->hosts[i].cpu;
     }
+    guint bad = 0;
+    g_autofree guint *hidx = pp_view_host_index(view, &bad);
+    if (!hidx) {
+        pp_plan_note(plan, true, "VM %s is on unknown host %s",
+                     view->vms[bad].name, view->vms[bad].host);
+        return;
+    }
+    c.hidx = hidx;
     for (guint i = 0; i < view->nvms; i++) {
-        HostState *h = host_state(&c, view->vms[i].host);
-        if (!h) {
-            pp_plan_note(plan, true, "VM %s is on unknown host %s",
-                         view->vms[i].name, view->vms[i].host);
-            return;
-        }
+        HostState *h = &hs[hidx[i]];
         h->mem_used += view->vms[i].mem_mib;
         h->nvms++;
     }

@@ -117,7 +117,7 @@ static void daemon_new(void)
     d->cfg = pp_config_parse(cfg_text, "/fuzz/fz.ini", &err);
     d->store = pp_store_open(":memory:", &err);
     d->policy = pp_policy_find(d->cfg->policy_name, &err);
-    d->policy_state = d->policy->create(d->cfg->kf, "policy", NULL, &err);
+    d->policy_state = pp_policy_create(d->policy, d->cfg->kf, "policy", NULL, &err);
     g_assert(d->cfg && d->store && d->policy_state);
     d->hosts = g_ptr_array_new_with_free_func(host_free);
     d->vms = g_ptr_array_new_with_free_func(vm_free);

@@ -27,7 +27,7 @@ static int setup(void **state)
 
     f->ops = pp_policy_find("threshold", &err);
     assert_non_null(f->ops);
-    f->state = f->ops->create(NULL, "policy", NULL, &err);
+    f->state = pp_policy_create(f->ops, NULL, "policy", NULL, &err);
     assert_non_null(f->state);
     *state = f;
     return 0;
@@ -251,7 +251,7 @@ static void test_settings(void **state)
     assert_true(g_key_file_load_from_data(kf,
         "[policy]\nname = threshold\noverload_cpu = 80\nwindow = 5\n",
         (gsize)-1, 0, NULL));
-    s = ops->create(kf, "policy", NULL, &err);
+    s = pp_policy_create(ops, kf, "policy", NULL, &err);
     assert_non_null(s);
     assert_true(fabs(ops->window(s) - 5) < 1e-9);
     ops->destroy(s);
@@ -271,7 +271,7 @@ static void test_settings(void **state)
         g_clear_error(&err);
         assert_true(g_key_file_load_from_data(k, bad[i][0], (gsize)-1, 0,
                                               NULL));
-        assert_null(ops->create(k, "policy", &key, &err));
+        assert_null(pp_policy_create(ops, k, "policy", &key, &err));
         assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_INVALID));
         if (!strstr(err->message, bad[i][1])) {
             fail_msg("'%s' lacks '%s'", err->message, bad[i][1]);

@@ -108,6 +108,37 @@ static bool count_row(int ncols, char **names, char **values,
     return true;
 }
 
+/* Step means, oldest first; nothing before the first sample; a gap
+ * repeats the step before. */
+static void test_vm_history(void **state)
+{
+    g_autoptr(GError) err = NULL;
+    g_autoptr(PpStore) s = pp_store_open(":memory:", &err);
+    PpVmStats st;
+    float h[6];
+
+    assert_non_null(s);
+    pp_vm_stats_init(&st);
+    /* steps of 10 s ending at 100: (40,50] ... (90,100] */
+    double samples[][2] = { { 45, 10 }, { 48, 30 }, { 55, 40 },
+                            { 75, 70 }, { 100, 90 } };
+    for (size_t i = 0; i < G_N_ELEMENTS(samples); i++) {
+        st.cpu = samples[i][1];
+        assert_true(pp_store_add_vm_sample(s, samples[i][0], "vm0", "pm0",
+                                           &st, &err));
+    }
+    assert_int_equal(pp_store_vm_history(s, "vm0", 100, 10, 6, h, &err), 6);
+    float want[] = { 20, 40, 40, 70, 70, 90 };
+    for (int i = 0; i < 6; i++) {
+        assert_float_equal(h[i], want[i], 1e-6);
+    }
+    /* 8 steps: the two before 40 s have no samples and are left out */
+    float h8[8];
+    assert_int_equal(pp_store_vm_history(s, "vm0", 100, 10, 8, h8, &err), 6);
+    assert_float_equal(h8[0], 20, 1e-6);
+    assert_int_equal(pp_store_vm_history(s, "vm9", 100, 10, 6, h, &err), 0);
+}
+
 static void test_events_and_query(void **state)
 {
     g_autofree char *path = tmp_db();
@@ -296,6 +327,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_samples_and_averages),
+        cmocka_unit_test(test_vm_history),
         cmocka_unit_test(test_events_and_query),
         cmocka_unit_test(test_jobs_survive_reopen),
         cmocka_unit_test(test_schema_version),

@@ -1,0 +1,150 @@
+/*
+ * The trace-driven consolidation simulator: a data centre of hosts with
+ * power models, VMs driven by per-VM CPU traces, and any registered
+ * policy (the same PpPolicyOps the daemon runs) deciding every trace
+ * step.  Migrations follow a model chosen by name; metrics are the
+ * consolidation literature's (energy, SLATAH, PDM, SLAV, ESV, ...).
+ *
+ * The timeline follows CloudSim 3.0.3's power module, so its figures can
+ * be reproduced: decisions at k x step + offset (k >= 1), the state
+ * between events judged by its value at the start, every host updated at
+ * every event (decision or migration end), energy as the trapezoid of
+ * power between updates, a host whose CPU use is 0 counted as off (0 W).
+ *
+ * SPDX-License-Identifier: GPL-2.0-or-later
+ */
+#ifndef PP_SIM_H
+#define PP_SIM_H
+
+#include "policy.h"
+#include "trace.h"
+
+#include <stdio.h>
+
+typedef struct PpSimHostType {
+    const char *name;
+    guint cores;
+    double core_mips;
+    guint64 mem_mib;
+    double bandwidth;       /* MB/s of the host's link; migrations get half */
+    PpPowerModel power;
+} PpSimHostType;
+
+typedef struct PpSimVmType {
+    double mips;            /* one vCPU */
+    guint64 mem_mib;
+} PpSimVmType;
+
+typedef enum PpMigModel {
+    /* CloudSim's: time = RAM / (bandwidth / 2); meanwhile the VM gets 90 %
+     * of its demand on the source and the target reserves 10 % of it. */
+    PP_MIG_CLOUDSIM,
+    PP_MIG_PRECOPY,         /* every move by pre-copy (below) */
+    PP_MIG_POSTCOPY,        /* every move by post-copy (below) */
+    PP_MIG_BY_PLAN,         /* each move as its plan says; default post-copy */
+} PpMigModel;
+
+/* Migration by method, calibrated on our measurements (docs/simulator.md):
+ *
+ * pre-copy: rounds at the bandwidth, the first sending all memory, each
+ * next one what the guest dirtied meanwhile (at most its working set),
+ * until the rest fits in the downtime limit; the VM runs on the source
+ * meanwhile, losing precopy_slowdown of its demand (dirty logging).  When
+ * the rounds stop shrinking (or after max_rounds) QEMU's auto-converge
+ * throttles the guest to half the dirty rate the link can carry, one
+ * more working-set round and the stop-and-copy.
+ *
+ * post-copy: the VM runs on the target switch_time after the start, and
+ * the memory follows at the bandwidth; meanwhile the VM loses
+ * postcopy_first_loss of its demand for the first postcopy_first_s
+ * seconds (remote faults, the hot set still arriving) and postcopy_loss
+ * after that.
+ *
+ * Both: the source spends source_cpu of a core sending.  A guest dirties
+ * dirty_per_core MB/s per fully busy vCPU, in working_set of its RAM. */
+typedef struct PpMigParams {
+    double bandwidth_share; /* of the host link (CloudSim: 0.5) */
+    double downtime;        /* s */
+    double max_rounds;
+    double dirty_per_core;  /* MB/s */
+    double working_set;     /* of RAM */
+    double precopy_slowdown;
+    double switch_time;     /* s */
+    double postcopy_first_s;
+    double postcopy_first_loss;
+    double postcopy_loss;
+    double source_cpu;      /* of a core */
+} PpMigParams;
+
+/* The defaults above, from our measurements and estimates. */
+void pp_mig_params_default(PpMigParams *p);
+
+/* Pre-copy of @mem MB dirtied at @dirty MB/s over @bw MB/s: its total
+ * time, and when auto-converge starts throttling (INFINITY: it
+ * converged by itself); false when it does not converge. */
+bool pp_precopy_time(const PpMigParams *p, double mem, double dirty,
+                     double bw, double *total, double *throttle_at);
+
+typedef struct PpSimConfig {
+    const PpSimHostType *host_types;
+    guint nhost_types;
+    guint nhosts;           /* host i has type i % nhost_types */
+    const PpSimVmType *vm_types;
+    guint nvm_types;
+    bool vm_types_in_blocks; /* VM i: type i / ceil(n / ntypes) (CloudSim);
+                              * else i % ntypes */
+    double offset;          /* seconds after each step boundary */
+    bool end_idle_vms;      /* a VM whose demand reaches 0 ends (CloudSim
+                             * destroys it) */
+    bool enforce_mem;       /* memory limits placement after the start
+                             * (CloudSim: only at the start) */
+    PpMigModel model;
+    PpMigParams mig;
+    /* The start: false, each VM in order asking its full size to the host
+     * whose power rises least (CloudSim); true, by the first sample's
+     * demand, largest first, filling hosts in order up to 70 % (fast at
+     * any size: for synthetic data centres). */
+    bool start_by_demand;
+    FILE *csv;              /* per-interval rows; NULL: none */
+} PpSimConfig;
+
+/* The literature's data centre (sim-reference.md): 800 hosts, half HP
+ * ML110 G4, half G5; four VM types; CloudSim's quirks on. */
+void pp_sim_preset_literature(PpSimConfig *cfg);
+
+typedef struct PpSimResult {
+    guint nhosts, nvms;
+    double seconds;         /* simulated */
+    double energy_kwh;
+    double slatah;          /* fraction */
+    double pdm;             /* fraction */
+    double slav;            /* slatah x pdm */
+    double esv;             /* energy (kWh) x slav */
+    guint64 migrations;
+    guint64 shutdowns;
+    double mean_before_shutdown;  /* s a host ran before switching off */
+    double mean_migration_time;   /* s (CloudSim's "time before a VM
+                                   * migration" measures this) */
+    guint64 decisions;
+    double decision_mean_ms, decision_max_ms;
+    double overload_host_seconds; /* hosts short of CPU x seconds */
+    /* times from a host becoming short of CPU until it no longer is */
+    guint64 overloads;
+    double resolve_mean, resolve_p50, resolve_p90, resolve_max;
+    guint64 precopies, postcopies;
+    guint64 unconverged;    /* pre-copies auto-converge had to throttle */
+    double moved_mb;        /* memory moved */
+    guint64 ended_vms;      /* end_idle_vms */
+    guint64 unplaced;       /* moves the simulator refused (bad plan) */
+} PpSimResult;
+
+/*
+ * Run @ops with @state over @trace in @cfg's data centre.  Fails on a
+ * trace or configuration that cannot be simulated (e.g. a VM that fits
+ * no host at the start).
+ */
+bool pp_sim_run(const PpSimConfig *cfg, const PpTrace *trace,
+                const PpPolicyOps *ops, void *state, PpSimResult *res,
+                GError **errp);
+
+#endif
