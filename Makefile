@@ -49,7 +49,7 @@ config.mak: configure | $(B)/.deps-stamp
 LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/policy/policy.c consolidator/policy/threshold.c \
             consolidator/policy/none.c consolidator/policy/pabfd.c \
-            consolidator/policy/stats.c \
+            consolidator/policy/stats.c consolidator/policy/migmodel.c \
             consolidator/sim/trace.c consolidator/sim/sim.c \
             consolidator/lib/qmp.c consolidator/lib/guestlog.c \
             consolidator/lib/store.c consolidator/lib/procstat.c \

@@ -134,13 +134,16 @@ static void print_json_row(const char *name, const PpSimResult *r, bool first)
            "\"overloads\": %" G_GUINT64_FORMAT ", \"resolve-mean-s\": %.1f, "
            "\"resolve-p50-s\": %.1f, \"resolve-p90-s\": %.1f, "
            "\"resolve-max-s\": %.1f, \"ended-vms\": %" G_GUINT64_FORMAT
-           ", \"refused-moves\": %" G_GUINT64_FORMAT "}",
+           ", \"refused-moves\": %" G_GUINT64_FORMAT ", \"precopies\": %"
+           G_GUINT64_FORMAT ", \"postcopies\": %" G_GUINT64_FORMAT
+           ", \"unconverged\": %" G_GUINT64_FORMAT ", \"moved-mb\": %.0f}",
            first ? "" : ",\n ", name, r->nhosts, r->nvms, r->energy_kwh,
            r->slatah, r->pdm, r->slav, r->esv, r->migrations, r->shutdowns,
            r->mean_before_shutdown, r->mean_migration_time, r->decisions,
            r->decision_mean_ms, r->decision_max_ms, r->overload_host_seconds,
            r->overloads, r->resolve_mean, r->resolve_p50, r->resolve_p90,
-           r->resolve_max, r->ended_vms, r->unplaced);
+           r->resolve_max, r->ended_vms, r->unplaced, r->precopies,
+           r->postcopies, r->unconverged, r->moved_mb);
 }
 
 static bool plot(const char *png, GPtrArray *names, GArray *results,

@@ -32,6 +32,18 @@
  *  as CloudSim does), least utilised first, is emptied when all its VMs
  *  fit on active hosts that are neither overloaded nor drained this round.
  *
+ * hybrid (ours) is thr-mmt with what post-copy changes: relief moves go
+ * by post-copy (the host is relieved in a tenth of a second instead of
+ * after a pre-copy that may not converge), so packing may dare more (the
+ * threshold is 0.9), and drain moves, which are not urgent, go by
+ * pre-copy when the migration model says it converges within precopy_max
+ * (30 s), post-copy otherwise; its PABFD charges waking a host its idle
+ * power (power_diff = projected); and it drains only as much as the
+ * links can carry before relief may be needed again: link_budget (half a
+ * step, 150 s) of moves per host link and round (a host sends and receives one VM at
+ * a time, so a drain queued behind others would delay the next relief).  `methods = hybrid' gives any member
+ * the same choice of methods.
+ *
  * quirks = cloudsim reproduces CloudSim 3.0.3's draining for validation:
  * a host that received VMs from an overloaded host in the same round may
  * be drained, the VMs it just received included, so one VM can have two
@@ -46,6 +58,7 @@
  *
  * SPDX-License-Identifier: GPL-2.0-or-later
  */
+#include "migmodel.h"
 #include "policy.h"
 #include "pp-error.h"
 #include "stats.h"
@@ -60,6 +73,7 @@ typedef enum { SEL_MMT, SEL_MU, SEL_RS, SEL_MC } Selector;
 typedef struct Member {
     Detector det;
     Selector sel;
+    bool hybrid;            /* ours: see "hybrid" below */
 } Member;
 
 static const char *const det_names[] = { "thr", "iqr", "mad", "lr", "lrr" };
@@ -79,8 +93,13 @@ typedef struct Fam {
     double history;         /* samples kept */
     double seed;
     double cooldown;        /* s after a move started before the next */
+    double precopy_max;     /* hybrid: pre-copy a drain move this fast */
+    double link_budget;     /* s of moves per host link and round for
+                             * draining; 0: no limit */
+    PpMigParams mig;        /* hybrid: the pre-copy estimate's model */
     bool power_projected;
     bool cloudsim_quirks;
+    bool hybrid_methods;
     guint64 rng[4];
 } Fam;
 
@@ -100,6 +119,11 @@ static const struct {
     { "history", offsetof(Fam, history), 1, 1000 },
     { "seed", offsetof(Fam, seed), 0, 4294967295.0 },
     { "cooldown", offsetof(Fam, cooldown), 0, 86400 },
+    { "precopy_max", offsetof(Fam, precopy_max), 0, 86400 },
+    { "link_budget", offsetof(Fam, link_budget), 0, 86400 },
+    { "dirty_per_core", offsetof(Fam, mig.dirty_per_core), 0, 1e5 },
+    { "working_set", offsetof(Fam, mig.working_set), 0, 1 },
+    { "downtime", offsetof(Fam, mig.downtime), 0.001, 60 },
 };
 
 /* ---- a tiny seeded PRNG (splitmix64), so rs repeats ---- */
@@ -148,6 +172,14 @@ static void *fam_create(const PpPolicyOps *ops, GKeyFile *kf,
     f->window = 300;
     f->history = 30;
     f->seed = 1;
+    f->precopy_max = 30;
+    pp_mig_params_default(&f->mig);
+    f->link_budget = NAN;       /* hybrid: half a step; others: none */
+    if (m->hybrid) {
+        f->threshold = 0.9;
+        f->power_projected = true;
+        f->hybrid_methods = true;
+    }
     if (kf && g_key_file_has_group(kf, group)) {
         keys = g_key_file_get_keys(kf, group, NULL, NULL);
     }
@@ -165,6 +197,15 @@ static void *fam_create(const PpPolicyOps *ops, GKeyFile *kf,
                 return NULL;
             }
             f->cloudsim_quirks = strcmp(raw, "cloudsim") == 0;
+            continue;
+        }
+        if (strcmp(*k, "methods") == 0) {
+            if (g_strcmp0(raw, "default") && g_strcmp0(raw, "hybrid")) {
+                bad(errp, bad_key, *k, "[%s] methods = '%s': expected "
+                    "default or hybrid", group, raw ? raw : "");
+                return NULL;
+            }
+            f->hybrid_methods = strcmp(raw, "hybrid") == 0;
             continue;
         }
         if (strcmp(*k, "power_diff") == 0) {
@@ -202,6 +243,9 @@ static void *fam_create(const PpPolicyOps *ops, GKeyFile *kf,
             "min_history (%g) and lr_points (%g)", group, f->history,
             f->min_history, f->lr_points);
         return NULL;
+    }
+    if (isnan(f->link_budget)) {
+        f->link_budget = m->hybrid ? f->step / 2 : 0;
     }
     f->rng[0] = (guint64)f->seed;
     return g_steal_pointer(&f);
@@ -242,10 +286,13 @@ typedef struct Host {
     bool no_dst;            /* not a target in the current phase */
     bool received;          /* got VMs this round */
     bool busy;              /* a move from or to it is in flight */
+    double pnow;            /* cached host_power_now(); NAN: stale */
+    double link_s;          /* seconds of moves planned over its link */
 } Host;
 
 typedef struct Ctx {
     Fam *f;
+    bool draining;          /* phase 2: the link budget applies */
     const PpClusterView *view;
     Host *h;
     guint hlen;             /* history samples per host array */
@@ -269,6 +316,10 @@ static double vm_hist(const Ctx *c, const PpVmView *vm, guint i)
 static void host_add(Ctx *c, Host *h, guint vi, int sign)
 {
     const PpVmView *vm = &c->view->vms[vi];
+
+    if (c->f->power_projected) {
+        h->pnow = NAN;
+    }
 
     h->req += sign * vm->cpu;
     h->alloc += sign * vm_cap(vm, h);
@@ -476,13 +527,38 @@ static bool fits(const Host *h, const PpVmView *vm)
     return !h->v->mem_mib || h->mem + vm->mem_mib <= h->v->mem_mib;
 }
 
-static double host_power_now(const Ctx *c, const Host *h)
+/* pp_power_at(), inlined for PABFD's inner loop. */
+static inline double power(const PpPowerModel *m, double u)
 {
-    if (c->f->power_projected) {
-        return h->nvms == 0 ? 0 : pp_power_at(h->v->power,
+    double x = CLAMP(u, 0, 1) * 10;
+    int i = (int)x;
+
+    return i >= 10 ? m->watts[10] :
+           m->watts[i] + (m->watts[i + 1] - m->watts[i]) * (x - i);
+}
+
+static double host_power_now(const Ctx *c, Host *h)
+{
+    if (isnan(h->pnow)) {
+        if (c->f->power_projected) {
+            h->pnow = h->nvms == 0 ? 0 : power(h->v->power,
                                                MIN(1, h->alloc / h->cap));
+        } else {
+            h->pnow = power(h->v->power, isnan(h->v->cpu) ? 0 :
+                                         h->v->cpu / 100);
+        }
     }
-    return pp_power_at(h->v->power, isnan(h->v->cpu) ? 0 : h->v->cpu / 100);
+    return h->pnow;
+}
+
+/* Seconds a move of @vm between @a and @b keeps their links busy (the
+ * memory at the slower link's migration share). */
+static double link_time(const PpVmView *vm, const Host *a, const Host *b)
+{
+    double bw = MIN(a->v->bandwidth > 0 ? a->v->bandwidth : 62.5,
+                    b->v->bandwidth > 0 ? b->v->bandwidth : 62.5);
+
+    return vm->mem_mib / bw;
 }
 
 /* PABFD's host for @vi: the least power increase; NULL if none. */
@@ -494,13 +570,18 @@ static Host *find_host(Ctx *c, guint vi)
 
     for (guint i = 0; i < c->view->nhosts; i++) {
         Host *h = &c->h[i];
-        if (h->no_dst || i == c->vm_host[vi] || !fits(h, vm)) {
+        if (h->no_dst || h->cap - h->alloc < vm->cpu ||
+            i == c->vm_host[vi] || !fits(h, vm)) {
+            continue;
+        }
+        if (c->draining && c->f->link_budget > 0 &&
+            h->link_s + link_time(vm, &c->h[c->vm_host[vi]], h) >
+            c->f->link_budget) {
             continue;
         }
         double diff;
         if (h->v->power) {
-            diff = pp_power_at(h->v->power, MIN(1, (h->alloc + vm->cpu) /
-                                                   h->cap)) -
+            diff = power(h->v->power, (h->alloc + vm->cpu) / h->cap) -
                    host_power_now(c, h);
         } else {
             diff = (h->alloc + vm->cpu) / h->cap; /* best fit by load */
@@ -538,6 +619,28 @@ static int cmp_asc(gconstpointer a, gconstpointer b, gpointer data)
         return d[x] < d[y] ? -1 : 1;
     }
     return x < y ? -1 : x > y;
+}
+
+/* hybrid: a drain move is not urgent: pre-copy (the VM stays whole, no
+ * remote faults) when the model says it converges within precopy_max
+ * seconds, post-copy otherwise. */
+static PpMethod drain_method(const Fam *f, const PpVmView *vm,
+                             const Host *from, const Host *to)
+{
+    double size = (vm->vcpu_mips > 0 ? vm->vcpu_mips : 100) *
+                  (vm->vcpus ? vm->vcpus : 1);
+    double dirty = isnan(vm->dirty_rate) ?
+                   f->mig.dirty_per_core * MIN(1, vm->cpu / size) :
+                   vm->dirty_rate;
+    double bw = MIN(from->v->bandwidth > 0 ? from->v->bandwidth : 62.5,
+                    to->v->bandwidth > 0 ? to->v->bandwidth : 62.5);
+    double total, thr;
+
+    if (pp_precopy_time(&f->mig, vm->mem_mib, dirty, bw, &total, &thr) &&
+        total <= f->precopy_max) {
+        return PP_METHOD_PRECOPY;
+    }
+    return PP_METHOD_POSTCOPY;
 }
 
 static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
@@ -578,9 +681,10 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
         h[i].core = view->hosts[i].core_mips > 0 ? view->hosts[i].core_mips
                                                  : 100;
         h[i].hist = hist + (gsize)i * hlen;
+        h[i].pnow = NAN;
     }
     /* A VM in flight counts on its target (where its load is going) and
-     * neither host is drained or gives VMs up until the move ends. */
+     * stays where it goes; neither host is drained until it is there. */
     g_autoptr(GHashTable) by_name = g_hash_table_new(g_str_hash, g_str_equal);
     for (guint i = 0; i < view->nhosts; i++) {
         g_hash_table_insert(by_name, (gpointer)view->hosts[i].name,
@@ -606,7 +710,7 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
     g_autofree guint *origin = g_new(guint, view->nvms + 1);
     memcpy(origin, hidx, view->nvms * sizeof(guint));
     for (guint i = 0; i < view->nhosts; i++) {
-        if (h[i].nvms == 0 || h[i].busy || !overloaded(&c, &h[i], NULL)) {
+        if (h[i].nvms == 0 || !overloaded(&c, &h[i], NULL)) {
             continue;
         }
         h[i].over = h[i].no_src = h[i].no_dst = true;
@@ -645,15 +749,24 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
             /* it stays; the detector ran without it: fine for a plan */
             continue;
         }
+        double lt = link_time(&view->vms[vi], from, to);
+        from->link_s += lt;
+        to->link_s += lt;
         move_vm(&c, vi, to);
         to->received = true;
         /* CloudSim 3.0.3 means to exclude these from draining but does
          * not (its exclusion list is empty): a host that just received a
          * VM may be drained with it, which moves that VM a second time */
         to->no_src = !f->cloudsim_quirks;
-        pp_plan_add_move(plan, view->vms[vi].name, from->v->name,
-                         to->v->name, "%s-%s: %s overloaded",
-                         det_names[f->det], sel_names[f->sel], from->v->name);
+        PpMove *mv = pp_plan_add_move(plan, view->vms[vi].name,
+                                      from->v->name, to->v->name,
+                                      "%s-%s: %s overloaded",
+                                      det_names[f->det], sel_names[f->sel],
+                                      from->v->name);
+        /* hybrid: relief is urgent: post-copy ends it at once */
+        if (f->hybrid_methods) {
+            mv->method = PP_METHOD_POSTCOPY;
+        }
     }
     nmoves1 = plan->moves->len;
 
@@ -672,10 +785,21 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
         }
     }
     g_qsort_with_data(src, nsrc, sizeof(guint), cmp_asc, util);
+    c.draining = true;
     for (guint q = 0; q < nsrc; q++) {
         Host *u = &h[src[q]];
         if (u->no_src || u->nvms == 0) {
             continue;
+        }
+        if (f->link_budget > 0) {
+            /* its VMs leave one after another over its link */
+            double need = u->link_s;
+            for (guint k = 0; k < u->nvms; k++) {
+                need += link_time(&view->vms[u->vms[k]], u, u);
+            }
+            if (need > f->link_budget) {
+                continue;
+            }
         }
         u->no_src = u->no_dst = true;
         guint n = u->nvms, placed = 0;
@@ -697,22 +821,33 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
                 all = false;
                 break;
             }
+            double lt = link_time(&view->vms[vi], u, to);
+            u->link_s += lt;
+            to->link_s += lt;
             move_vm(&c, vi, to);
             dst[placed++] = to;
         }
         if (!all) {
             for (guint k = placed; k-- > 0;) {
+                double lt = link_time(&view->vms[from_list[ord[k]]], u,
+                                      dst[k]);
+                u->link_s -= lt;
+                dst[k]->link_s -= lt;
                 move_vm(&c, from_list[ord[k]], u);
             }
             memcpy(u->vms, from_list, n * sizeof(guint)); /* its order */
             continue;
         }
         for (guint k = 0; k < placed; k++) {
+            const PpVmView *vm = &view->vms[from_list[ord[k]]];
             dst[k]->no_src = true;
-            pp_plan_add_move(plan, view->vms[from_list[ord[k]]].name,
-                             u->v->name, dst[k]->v->name,
-                             "drain: %s under-used (%.0f%%)", u->v->name,
-                             util[src[q]] * 100);
+            PpMove *mv = pp_plan_add_move(plan, vm->name, u->v->name,
+                                          dst[k]->v->name,
+                                          "drain: %s under-used (%.0f%%)",
+                                          u->v->name, util[src[q]] * 100);
+            if (f->hybrid_methods) {
+                mv->method = drain_method(f, vm, u, dst[k]);
+            }
         }
     }
     pp_plan_note(plan, false, "%u overloaded hosts, %u moves off them, %u "
@@ -723,7 +858,7 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
 }
 
 #define MEMBER(d, s)                                                        \
-    static const Member member_##d##_##s = { DET_##d, SEL_##s };
+    static const Member member_##d##_##s = { DET_##d, SEL_##s, false };
 
 #define OPS(d, s, dn, sn)                                                   \
     {                                                                       \
@@ -749,3 +884,15 @@ const PpPolicyOps pp_policy_family[] = {
     OPS_SEL(LR, "lr"), OPS_SEL(LRR, "lrr"),
 };
 const guint pp_policy_family_len = G_N_ELEMENTS(pp_policy_family);
+
+static const Member member_hybrid = { DET_THR, SEL_MMT, true };
+
+const PpPolicyOps pp_policy_hybrid = {
+    .name = "hybrid",
+    .description = "ours: packs bolder (thr 0.9) because post-copy relieves "
+                   "at once; relief by post-copy, drains by pre-copy when "
+                   "quick; truly power-aware PABFD",
+    .opaque = &member_hybrid,
+    .create = fam_create, .window = fam_window, .history = fam_history,
+    .decide = fam_decide, .destroy = fam_destroy,
+};

@@ -11,6 +11,7 @@
 
 extern const PpPolicyOps pp_policy_threshold;
 extern const PpPolicyOps pp_policy_none;
+extern const PpPolicyOps pp_policy_hybrid;
 extern const PpPolicyOps pp_policy_family[];
 
 #define FAM(i) &pp_policy_family[(i) * 4], &pp_policy_family[(i) * 4 + 1], \
@@ -19,6 +20,7 @@ extern const PpPolicyOps pp_policy_family[];
 const PpPolicyOps *const pp_policies[] = {
     &pp_policy_threshold,
     FAM(0), FAM(1), FAM(2), FAM(3), FAM(4),
+    &pp_policy_hybrid,
     &pp_policy_none,
     NULL,
 };

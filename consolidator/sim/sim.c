@@ -38,6 +38,9 @@ typedef struct SVm {
     int mig_via;            /* a chained move's first target (CloudSim's
                              * duplicate moves); -1: none */
     bool switched;          /* post-copy: runs on the target */
+    double t_start;         /* by method: when its turn on the links
+                             * comes (a host sends and receives one VM
+                             * at a time) */
     double t_switch;        /* post-copy: when it runs on the target */
     double t_first;         /* post-copy: end of the first, worse phase */
     double t_throttle;      /* pre-copy: auto-converge from then on */
@@ -62,6 +65,7 @@ typedef struct SHost {
     bool prev_active;
     double last_on;
     double short_since;     /* < 0: not short of CPU */
+    double send_free, recv_free; /* its link is free for a move then */
 } SHost;
 
 typedef struct Sim {
@@ -107,46 +111,6 @@ void pp_sim_preset_literature(PpSimConfig *cfg)
     cfg->enforce_mem = false;
     cfg->model = PP_MIG_CLOUDSIM;
     pp_mig_params_default(&cfg->mig);
-}
-
-void pp_mig_params_default(PpMigParams *p)
-{
-    *p = (PpMigParams) {
-        .bandwidth_share = 0.5,
-        .downtime = 0.3,            /* QEMU's default downtime-limit */
-        .max_rounds = 30,
-        .dirty_per_core = 100,      /* cpuload: 100 MiB/s when busy */
-        .working_set = 0.25,
-        .precopy_slowdown = 0.05,
-        .switch_time = 0.1,         /* experiment 5.1: switched in 0.1 s */
-        .postcopy_first_s = 5,
-        .postcopy_first_loss = 0.29,/* bench-postcopy: 71 % of the work */
-        .postcopy_loss = 0.05,
-        .source_cpu = 0.1,
-    };
-}
-
-bool pp_precopy_time(const PpMigParams *p, double mem, double dirty,
-                     double bw, double *total, double *throttle_at)
-{
-    double ws = p->working_set * mem, v = mem, t = 0, prev = INFINITY;
-
-    for (int round = 1;; round++) {
-        double dt = v / bw, next;
-        t += dt;
-        next = MIN(ws, dirty * dt);
-        if (next / bw <= p->downtime) {
-            *total = t + next / bw;
-            *throttle_at = INFINITY;
-            return true;
-        }
-        if (round >= p->max_rounds || next >= prev) {
-            *throttle_at = t;
-            *total = t + ws / bw + p->downtime;
-            return false;
-        }
-        prev = v = next;
-    }
 }
 
 /* Trace utilisation of VM @i at time @t, linear between samples, the
@@ -267,6 +231,9 @@ static double run_factor(const Sim *s, const SVm *v, double t,
     case MIG_CLOUDSIM:
         return 0.9;
     case MIG_PRE:
+        if (t < v->t_start) {
+            return 1;               /* waiting for its turn */
+        }
         if (t >= v->t_throttle) {
             *host_pays_full = false;
             return v->throttle;
@@ -297,7 +264,7 @@ static double host_schedule(Sim *s, guint hi, double t)
         switch (role_on(v, hi)) {
         case ROLE_RUN:
             total += MIN(v->req, core);
-            if (v->kind == MIG_PRE) {
+            if (v->kind == MIG_PRE && t >= v->t_start) {
                 total += send;
             }
             break;
@@ -323,7 +290,8 @@ static double host_schedule(Sim *s, guint hi, double t)
             } else {
                 a = scale < 1 ? floor(c * scale * f) : c * f;
             }
-            vm_entry(s, v, t, a, v->req, v->kind != MIG_NONE);
+            vm_entry(s, v, t, a, v->req, v->kind != MIG_NONE &&
+                     (v->kind == MIG_CLOUDSIM || t >= v->t_start));
             if (full && f > 0) {
                 /* overhead: the host spends it */
                 if (v->kind == MIG_CLOUDSIM) {
@@ -335,7 +303,7 @@ static double host_schedule(Sim *s, guint hi, double t)
             } else {
                 requested += v->req * f; /* stalls: nobody asks the CPU */
             }
-            if (v->kind == MIG_PRE) {
+            if (v->kind == MIG_PRE && t >= v->t_start) {
                 a += send * scale;
                 requested += send;
             }
@@ -549,6 +517,7 @@ static void start_move(Sim *s, SVm *v, int to, PpMethod method)
     v->mig_via = -1;
     v->switched = false;
     v->t_throttle = v->t_first = v->t_switch = INFINITY;
+    v->t_start = now;
     s->res->migrations++;
     s->res->moved_mb += mem;
     switch (cfg->model) {
@@ -573,6 +542,9 @@ static void start_move(Sim *s, SVm *v, int to, PpMethod method)
     }
     double bw = MIN(src->type->bandwidth, dst->type->bandwidth) *
                 p->bandwidth_share;
+    /* one move at a time on each host's link, in the plan's order */
+    now = MAX(now, MAX(src->send_free, dst->recv_free));
+    v->t_start = now;
     if (v->kind == MIG_PRE) {
         double util = MIN(1, v->req / v->type->mips), total, thr;
         double dirty = p->dirty_per_core * util;
@@ -583,12 +555,13 @@ static void start_move(Sim *s, SVm *v, int to, PpMethod method)
         v->mig_end = now + total;
         v->t_throttle = now + thr;
         v->throttle = dirty > 0 ? CLAMP(0.5 * bw / dirty, 0.01, 1) : 1;
-        return;
+    } else {
+        s->res->postcopies++;
+        v->t_switch = now + p->switch_time;
+        v->t_first = v->t_switch + p->postcopy_first_s;
+        v->mig_end = v->t_switch + mem / bw;
     }
-    s->res->postcopies++;
-    v->t_switch = now + p->switch_time;
-    v->t_first = v->t_switch + p->postcopy_first_s;
-    v->mig_end = v->t_switch + mem / bw;
+    src->send_free = dst->recv_free = v->mig_end;
 }
 
 /* Ask the policy; start the moves it plans. */
@@ -690,6 +663,9 @@ static double next_event(const Sim *s)
         case MIG_NONE:
             continue;
         case MIG_PRE:
+            if (v->t_start > s->last_t) {
+                t = MIN(t, v->t_start);
+            }
             if (v->t_throttle > s->last_t) {
                 t = MIN(t, v->t_throttle);
             }

@@ -14,6 +14,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "migmodel.h"
 #include "policy.h"
 #include "pp-error.h"
 #include "stats.h"
@@ -316,12 +317,13 @@ static void test_in_flight(void **state)
     ops->decide(st, &view, p);
     assert_int_equal(p->moves->len, 0);
 
-    /* the target unknown: the load stays on h0, whose other VM must not
-     * leave while one is in flight (the host is busy) */
+    /* the target unknown: the load stays on h0, which is overloaded;
+     * only the VM not in flight can leave */
     v[1].migrating_to = NULL;
     g_autoptr(PpPlan) q = pp_plan_new();
     ops->decide(st, &view, q);
-    assert_int_equal(q->moves->len, 0);
+    assert_int_equal(q->moves->len, 1);
+    assert_move(q, 0, "a", "h0", "h1");
 
     /* the move over: b is on h0 again in this view, h0 overloaded */
     v[1].migrating = false;
@@ -330,6 +332,84 @@ static void test_in_flight(void **state)
     assert_int_equal(r->moves->len, 1);
     assert_move(r, 0, "b", "h0", "h1");
     ops->destroy(st);
+}
+
+/* hybrid: relief by post-copy; a drain by pre-copy when the model says
+ * it converges within precopy_max, else post-copy; bolder packing (0.9). */
+static void test_hybrid_methods(void **state)
+{
+    /* h0 at 85 %: over for thr-mmt (0.8), not for hybrid (0.9) */
+    PpHostView h[] = { HOST("h0", 85), HOST("h1", 10), HOST("h2", 20) };
+    Vm v[] = { { "a", "h0", 900, 1000, NULL, 0 },
+               { "b", "h0", 800, 500, NULL, 0 },
+               { "c", "h2", 400, 500, NULL, 0 } };
+    g_autoptr(PpPlan) p = run("hybrid", "underload = 0", h, 3, v, 3);
+    assert_int_equal(p->moves->len, 0);
+
+    /* at 95 % it is: b leaves by post-copy */
+    h[0].cpu = 95;
+    v[0].cpu = 1100;
+    g_autoptr(PpPlan) q = run("hybrid", "underload = 0", h, 3, v, 3);
+    assert_int_equal(q->moves->len, 1);
+    assert_int_equal(((PpMove *)q->moves->pdata[0])->method,
+                     PP_METHOD_POSTCOPY);
+
+    /* drains: a quiet 500 MB VM pre-copies in 500/62.5 = 8 s plus a
+     * little: pre-copy; the same VM with 4 GB takes longer than 30 s */
+    PpHostView d[] = { HOST("d0", 10), HOST("d1", 50) };
+    Vm w[] = { { "q", "d0", 100, 500, NULL, 0 },
+               { "r", "d1", 1000, 500, NULL, 0 } };
+    g_autoptr(PpPlan) r = run("hybrid", NULL, d, 2, w, 2);
+    assert_int_equal(r->moves->len, 1);
+    assert_move(r, 0, "q", "d0", "d1");
+    assert_int_equal(((PpMove *)r->moves->pdata[0])->method,
+                     PP_METHOD_PRECOPY);
+    w[0].mem = 4096;
+    g_autoptr(PpPlan) s2 = run("hybrid", NULL, d, 2, w, 2);
+    assert_int_equal(s2->moves->len, 1);
+    assert_int_equal(((PpMove *)s2->moves->pdata[0])->method,
+                     PP_METHOD_POSTCOPY);
+    /* the family's members leave the method to the executor */
+    g_autoptr(PpPlan) t = run("thr-mmt", NULL, d, 2, w, 2);
+    assert_int_equal(((PpMove *)t->moves->pdata[0])->method,
+                     PP_METHOD_DEFAULT);
+}
+
+/* A drain whose moves would keep a link busy beyond link_budget waits. */
+static void test_link_budget(void **state)
+{
+    PpHostView d[] = { HOST("d0", 10), HOST("d1", 50) };
+    Vm w[] = { { "q", "d0", 100, 5000, NULL, 0 },    /* 80 s at 62.5 MB/s */
+               { "r", "d1", 1000, 5000, NULL, 0 } };
+
+    g_autoptr(PpPlan) p = run("thr-mmt", "link_budget = 60", d, 2, w, 2);
+    assert_int_equal(p->moves->len, 0);
+    g_autoptr(PpPlan) q = run("thr-mmt", "link_budget = 90", d, 2, w, 2);
+    assert_int_equal(q->moves->len, 1);
+    /* hybrid's default is half a step: 150 s */
+    g_autoptr(PpPlan) r = run("hybrid", "step = 100", d, 2, w, 2);
+    assert_int_equal(r->moves->len, 0);
+    g_autoptr(PpPlan) s = run("hybrid", NULL, d, 2, w, 2);
+    assert_int_equal(s->moves->len, 1);
+}
+
+static void test_precopy_model(void **state)
+{
+    PpMigParams p;
+    double total, thr;
+
+    pp_mig_params_default(&p);
+    p.downtime = 1;
+    /* experiment 5.1's filled guest: 1902 MiB at 113 MiB/s, 20 MiB/s
+     * dirtied in a 256 MiB area: 16.8 + 2.3 + 0.4 s, measured 19.4 s */
+    p.working_set = 256.0 / 1902;
+    assert_true(pp_precopy_time(&p, 1902, 20, 113, &total, &thr));
+    assert_float_equal(total, 19.5, 0.1);
+    assert_true(isinf(thr));
+    /* dirtying faster than the link: auto-converge */
+    assert_false(pp_precopy_time(&p, 1902, 200, 113, &total, &thr));
+    assert_float_equal(thr, 1902 / 113.0 + 256 / 113.0, 1e-6);
+    assert_float_equal(total, thr + 256 / 113.0 + 1, 1e-6);
 }
 
 static void test_bad_settings(void **state)
@@ -391,6 +471,9 @@ int main(void)
         cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_drain),
         cmocka_unit_test(test_in_flight),
+        cmocka_unit_test(test_hybrid_methods),
+        cmocka_unit_test(test_precopy_model),
+        cmocka_unit_test(test_link_budget),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_unknown_host_and_nan),
         cmocka_unit_test(test_registry_lists_family),
