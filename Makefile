@@ -57,7 +57,7 @@ LIB_SRCS := consolidator/lib/pp-error.c consolidator/lib/launcher.c \
             consolidator/lib/ppjson.c \
             consolidator/daemon/config.c consolidator/daemon/daemon.c \
             consolidator/daemon/job.c consolidator/daemon/control.c \
-            consolidator/daemon/metrics.c \
+            consolidator/daemon/metrics.c consolidator/daemon/power.c \
             consolidator/driver/driver.c consolidator/driver/local.c \
             consolidator/driver/libvirt.c
 LIB_OBJS := $(LIB_SRCS:%.c=$(B)/obj/%.o)

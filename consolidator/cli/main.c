@@ -120,6 +120,9 @@ static const Command commands[] = {
       "  consolidator pause 3 -c cluster.ini\n" },
     { "recover", "JOB", "resume a paused post-copy move on a new channel",
       "  consolidator recover 3 -c cluster.ini\n" },
+    { "power", "HOST on|off", "suspend an empty host or wake one",
+      "  consolidator power pm1 off -c cluster.ini\n"
+      "  consolidator power pm1 on -c cluster.ini\n" },
     { "stop", "", "stop the daemon; its VMs keep running (--vms: them too)",
       "  consolidator stop -c cluster.ini\n"
       "  consolidator stop --vms -c cluster.ini\n" },
@@ -332,8 +335,8 @@ static int cmd_query(const char *cmd)
             print_job(json_object_array_get_idx(a, i));
         }
     } else if (strcmp(cmd, "hosts") == 0) {
-        printf("%-12s %-8s %6s  %-12s %s\n", "HOST", "WHERE", "CPU%",
-               "ADDRESS", "VMS");
+        printf("%-12s %-8s %-10s %6s  %-12s %s\n", "HOST", "WHERE", "POWER",
+               "CPU%", "ADDRESS", "VMS");
         for (size_t i = 0; i < jlen(jarr(r, NULL)); i++) {
             json_object *h = json_object_array_get_idx(r, i);
             json_object *v = jarr(h, "vms");
@@ -344,9 +347,9 @@ static int cmd_query(const char *cmd)
                     json_object_is_type(n, json_type_string) ?
                     json_object_get_string(n) : "?");
             }
-            printf("%-12s %-8s %6.1f  %-12s %s\n", jstr(h, "name"),
-                   jstr(h, "where"), jnum(h, "cpu"), jstr(h, "address"),
-                   names->str);
+            printf("%-12s %-8s %-10s %6.1f  %-12s %s\n", jstr(h, "name"),
+                   jstr(h, "where"), jstr(h, "power"), jnum(h, "cpu"),
+                   jstr(h, "address"), names->str);
         }
     } else if (strcmp(cmd, "vms") == 0) {
         printf("%-12s %-8s %-10s %6s %8s %8s %s\n", "VM", "HOST", "STATE",
@@ -621,7 +624,8 @@ int main(int argc, char **argv)
     bool job_cmd = strcmp(cmd->name, "cancel") == 0 ||
                    strcmp(cmd->name, "pause") == 0 ||
                    strcmp(cmd->name, "recover") == 0;
-    if (strcmp(cmd->name, "migrate") != 0 && !job_cmd && argc > 1) {
+    if (strcmp(cmd->name, "migrate") != 0 && strcmp(cmd->name, "power") &&
+        !job_cmd && argc > 1) {
         fprintf(stderr, "consolidator %s: unexpected argument '%s'\n",
                 cmd->name, argv[1]);
         return 2;
@@ -637,6 +641,22 @@ int main(int argc, char **argv)
     }
     if (job_cmd) {
         return cmd_job(cmd->name, argc, argv);
+    }
+    if (strcmp(cmd->name, "power") == 0) {
+        if (argc != 3 || (strcmp(argv[2], "on") && strcmp(argv[2], "off"))) {
+            die("usage: consolidator power HOST on|off");
+        }
+        json_object *args = json_object_new_object();
+        json_object_object_add(args, "host", json_object_new_string(argv[1]));
+        json_object_object_add(args, "action",
+                               json_object_new_string(argv[2]));
+        g_autoptr(json_object) r = request("power", args);
+        if (opt_json) {
+            print_json(r);
+        } else {
+            printf("%s: %s\n", jstr(r, "name"), jstr(r, "power"));
+        }
+        return 0;
     }
     if (strcmp(cmd->name, "policies") == 0) {
         return pp_cli_policies(opt_json);

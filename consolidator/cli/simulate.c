@@ -48,6 +48,9 @@ static char *opt_policy;
 static char **opt_set;
 static char *opt_model;
 static char **opt_mig;
+static char *opt_power;
+static double opt_wake_delay = 30;
+static double opt_suspended_watts = 5;
 static char *opt_csv;
 static char *opt_plot;
 static gboolean opt_json;
@@ -94,6 +97,15 @@ static GOptionEntry entries[] = {
       "bandwidth_share, downtime, max_rounds, dirty_per_core, working_set, "
       "precopy_slowdown, switch_time, postcopy_first_s, "
       "postcopy_first_loss, postcopy_loss, source_cpu", "KEY=VALUE" },
+    { "power", 0, 0, G_OPTION_ARG_STRING, &opt_power,
+      "host power: cloudsim (a host without load is off at once, 0 W; the "
+      "default) or actions (as the plans' power actions say: awake hosts "
+      "draw idle power, suspended ones --suspended-watts, waking takes "
+      "--wake-delay)", "cloudsim|actions" },
+    { "wake-delay", 0, 0, G_OPTION_ARG_DOUBLE, &opt_wake_delay,
+      "seconds a suspended host takes to wake (default 30)", "S" },
+    { "suspended-watts", 0, 0, G_OPTION_ARG_DOUBLE, &opt_suspended_watts,
+      "watts a suspended host draws (default 5)", "W" },
     { "csv", 0, 0, G_OPTION_ARG_FILENAME, &opt_csv,
       "per-interval rows (policy, time, active hosts, power, energy, ...)",
       "FILE" },
@@ -136,14 +148,17 @@ static void print_json_row(const char *name, const PpSimResult *r, bool first)
            "\"resolve-max-s\": %.1f, \"ended-vms\": %" G_GUINT64_FORMAT
            ", \"refused-moves\": %" G_GUINT64_FORMAT ", \"precopies\": %"
            G_GUINT64_FORMAT ", \"postcopies\": %" G_GUINT64_FORMAT
-           ", \"unconverged\": %" G_GUINT64_FORMAT ", \"moved-mb\": %.0f}",
+           ", \"unconverged\": %" G_GUINT64_FORMAT ", \"moved-mb\": %.0f, "
+           "\"wakes\": %" G_GUINT64_FORMAT ", \"suspends\": %"
+           G_GUINT64_FORMAT ", \"unplanned-wakes\": %" G_GUINT64_FORMAT "}",
            first ? "" : ",\n ", name, r->nhosts, r->nvms, r->energy_kwh,
            r->slatah, r->pdm, r->slav, r->esv, r->migrations, r->shutdowns,
            r->mean_before_shutdown, r->mean_migration_time, r->decisions,
            r->decision_mean_ms, r->decision_max_ms, r->overload_host_seconds,
            r->overloads, r->resolve_mean, r->resolve_p50, r->resolve_p90,
            r->resolve_max, r->ended_vms, r->unplaced, r->precopies,
-           r->postcopies, r->unconverged, r->moved_mb);
+           r->postcopies, r->unconverged, r->moved_mb, r->wakes,
+           r->suspends, r->unplanned_wakes);
 }
 
 static bool plot(const char *png, GPtrArray *names, GArray *results,
@@ -262,6 +277,22 @@ int pp_cli_simulate(int argc, char **argv)
             return 2;
         }
     }
+    if (opt_power) {
+        if (strcmp(opt_power, "cloudsim") && strcmp(opt_power, "actions")) {
+            fprintf(stderr, "consolidator simulate: --power '%s': expected "
+                    "cloudsim or actions\n", opt_power);
+            return 2;
+        }
+        cfg.power_actions = strcmp(opt_power, "actions") == 0;
+    }
+    if (!(opt_wake_delay >= 0 && opt_wake_delay <= 86400) ||
+        !(opt_suspended_watts >= 0 && opt_suspended_watts <= 1e4)) {
+        fprintf(stderr, "consolidator simulate: --wake-delay 0..86400, "
+                "--suspended-watts 0..10000\n");
+        return 2;
+    }
+    cfg.wake_delay = opt_wake_delay;
+    cfg.suspended_watts = opt_suspended_watts;
     static const struct {
         const char *key;
         size_t off;

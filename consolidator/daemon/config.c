@@ -66,6 +66,8 @@ static void host_free(gpointer p)
     g_free(h->uri);
     g_free(h->peer_uri);
     g_free(h->migration_address);
+    g_free(h->power_off);
+    g_free(h->power_on);
     g_free(h);
 }
 
@@ -458,9 +460,12 @@ static bool parse_policy(Parse *p, PpConfig *c, GError **errp)
 static bool parse_host(Parse *p, PpConfig *c, const char *group,
                        const char *name, GError **errp)
 {
-    static const char *const local_keys[] = { "cpus", "memory", NULL };
+    static const char *const local_keys[] = {
+        "cpus", "memory", "power_off", "power_on", "wake_delay", NULL
+    };
     static const char *const libvirt_keys[] = {
-        "uri", "peer_uri", "migration_address", "cpus", "memory", NULL
+        "uri", "peer_uri", "migration_address", "cpus", "memory",
+        "power_off", "power_on", "wake_delay", NULL
     };
     bool lv = strcmp(c->driver, "libvirt") == 0;
     g_autoptr(GError) err = NULL;
@@ -505,7 +510,19 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
                         "a host name or address", h->migration_address);
         }
     }
-    return get_u64(p, group, "memory", 0, 0, G_MAXUINT32, &h->mem_mib, errp);
+    h->power_off = get_str(p, group, "power_off", NULL);
+    h->power_on = get_str(p, group, "power_on", NULL);
+    if ((h->power_off && !*h->power_off) || (h->power_on && !*h->power_on)) {
+        return fail(p, errp, group, h->power_off && !*h->power_off ?
+                    "power_off" : "power_on", "an empty command");
+    }
+    if (!h->power_off != !h->power_on) {
+        return fail(p, errp, group, h->power_off ? "power_on" : "power_off",
+                    "power_off and power_on go together");
+    }
+    return get_double(p, group, "wake_delay", 30, 0, 3600, &h->wake_delay,
+                      errp) &&
+           get_u64(p, group, "memory", 0, 0, G_MAXUINT32, &h->mem_mib, errp);
 }
 
 static bool parse_vm(Parse *p, PpConfig *c, const char *group,
@@ -705,7 +722,10 @@ bool pp_config_reloadable(const PpConfig *o, const PpConfig *n, GError **errp)
         if (!same_str(a->name, b->name) || !same_str(a->cpus, b->cpus) ||
             a->mem_mib != b->mem_mib || !same_str(a->uri, b->uri) ||
             !same_str(a->peer_uri, b->peer_uri) ||
-            !same_str(a->migration_address, b->migration_address)) {
+            !same_str(a->migration_address, b->migration_address) ||
+            !same_str(a->power_off, b->power_off) ||
+            !same_str(a->power_on, b->power_on) ||
+            a->wake_delay != b->wake_delay) {
             what = "the [host] sections";
         }
     }

@@ -48,6 +48,10 @@ typedef struct PpHostConfig {
                              * (peer-to-peer migration); default uri */
     char *migration_address; /* libvirt: where QEMU's migration data goes;
                               * NULL: libvirt's choice */
+    char *power_off;        /* shell command suspending it; NULL: none
+                             * (local: emulated) */
+    char *power_on;         /* shell command waking it */
+    double wake_delay;      /* s after power_on until it takes VMs */
 } PpHostConfig;
 
 typedef struct PpVmSpec {

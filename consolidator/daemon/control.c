@@ -39,6 +39,8 @@ static json_object *host_json(PpDaemon *d, Host *h)
     json_object_object_add(o, "where", json_object_new_string(h->where));
     json_object_object_add(o, "cpus", json_object_new_int((int)h->ncpus));
     json_object_object_add(o, "up", json_object_new_boolean(h->up));
+    json_object_object_add(o, "power",
+                           json_object_new_string(pp_host_power_name(h->power)));
     json_object_object_add(o, "cpu", json_object_new_double(h->cpu));
     json_object_object_add(o, "address", json_object_new_string(h->addr));
     json_object_object_add(o, "memory-mib",
@@ -252,6 +254,31 @@ static json_object *handle(PpDaemon *d, const char *cmd, json_object *args,
         }
         job = job_start(d, vm, h, &mode, "manual", errp);
         return job ? job_to_json(job) : NULL;
+    }
+    if (strcmp(cmd, "power") == 0) {
+        const char *hn = NULL, *act = NULL;
+        Host *h;
+
+        if (!arg_opt(cmd, args, "host", json_type_string, &hn, errp) ||
+            !arg_opt(cmd, args, "action", json_type_string, &act, errp)) {
+            return NULL;
+        }
+        if (!hn || !act || (strcmp(act, "on") && strcmp(act, "off"))) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                        "power needs arguments 'host' and 'action' (on or "
+                        "off)");
+            return NULL;
+        }
+        if (!(h = pp_daemon_host(d, hn))) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "no host '%s'", hn);
+            return NULL;
+        }
+        if (!(strcmp(act, "on") == 0 ?
+              pp_host_power_on(d, h, "manual", errp) :
+              pp_host_power_off(d, h, "manual", errp))) {
+            return NULL;
+        }
+        return host_json(d, h);
     }
     if (strcmp(cmd, "cancel") == 0 || strcmp(cmd, "pause") == 0 ||
         strcmp(cmd, "recover") == 0) {

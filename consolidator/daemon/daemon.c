@@ -204,6 +204,14 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
     guint nh = 0;
     for (guint i = 0; i < d->hosts->len; i++) {
         Host *h = d->hosts->pdata[i];
+        if (h->power != HOST_ON) {
+            /* suspended (or on the way): idle, and a policy may wake it */
+            hv[nh] = (PpHostView) { .name = h->name, .ncpus = MAX(h->ncpus, 1),
+                                    .mem_mib = h->mem_mib, .cpu = 0,
+                                    .off = true };
+            nh++;
+            continue;
+        }
         if (!h->up) {
             continue; /* unreachable: nothing is known, nothing can move */
         }
@@ -280,11 +288,31 @@ static gboolean on_decide(gpointer opaque)
             d->last_plan_text = g_string_free(g_steal_pointer(&s), FALSE);
         }
     }
+    for (guint i = 0; i < plan->power->len; i++) {
+        PpPowerAction *a = plan->power->pdata[i];
+        Host *h = pp_daemon_host(d, a->host);
+        g_autoptr(GError) err = NULL;
+        /* a suspend waits until the host is empty: the policy asks again
+         * every round, so an early refusal is not worth a warning */
+        if (!h || (a->on ? h->power == HOST_ON || h->power == HOST_WAKING :
+                   h->power != HOST_ON)) {
+            continue;
+        }
+        if (a->on ? !pp_host_power_on(d, h, a->reason, &err) :
+            (!pp_host_power_off(d, h, a->reason, &err) &&
+             !g_error_matches(err, PP_ERROR, PP_ERROR_INVALID))) {
+            pp_daemon_event(d, "warning", NULL, "%s", err->message);
+        }
+    }
     for (guint i = 0; i < plan->moves->len; i++) {
         PpMove *m = plan->moves->pdata[i];
         g_autoptr(GError) err = NULL;
         Vm *vm = pp_daemon_vm(d, m->vm);
         Host *to = pp_daemon_host(d, m->to);
+
+        if (to && to->power != HOST_ON) {
+            continue;   /* it wakes (the plan's power action): next round */
+        }
 
         if (pp_daemon_active_jobs(d) >= d->cfg->max_moves) {
             break;
@@ -378,9 +406,12 @@ static void vm_free(Vm *vm)
 
 static void host_free(Host *h)
 {
+    pp_host_power_release(h);
     g_free(h->name);
     g_free(h->where);
     g_free(h->addr);
+    g_free(h->power_off_cmd);
+    g_free(h->power_on_cmd);
     g_free(h);
 }
 
@@ -501,8 +532,14 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
         const PpHostConfig *hc = d->cfg->hosts->pdata[i];
         Host *h = g_new0(Host, 1);
 
+        h->d = d;
         h->name = g_strdup(hc->name);
         h->where = g_strdup(hc->uri ? hc->uri : hc->cpus);
+        h->power = HOST_ON;
+        h->power_since = pp_wall_now();
+        h->power_off_cmd = g_strdup(hc->power_off);
+        h->power_on_cmd = g_strdup(hc->power_on);
+        h->wake_delay = hc->wake_delay;
         h->up = true;
         h->mem_used_mib = h->mem_total_mib = NAN;
         h->ncpus = hc->ncpus;

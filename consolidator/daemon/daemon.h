@@ -33,7 +33,15 @@ typedef enum VmState {
                      * is stuck between two QEMUs (kept for recovery) */
 } VmState;
 
+typedef enum HostPower {
+    HOST_ON,
+    HOST_SUSPENDING,        /* its power_off command runs */
+    HOST_OFF,               /* suspended: runs nothing, takes no move */
+    HOST_WAKING,            /* power_on ran (or runs); up after wake_delay */
+} HostPower;
+
 struct Host {
+    PpDaemon *d;
     char *name;
     char *where;            /* how the driver reaches it: a CPU list, a URI */
     guint ncpus;
@@ -42,6 +50,13 @@ struct Host {
     bool up;                /* reachable; false: left out of decisions */
     double cpu;             /* last sample, % of its CPUs */
     double mem_used_mib, mem_total_mib; /* last sample; NAN: unknown */
+    /* power (power.c) */
+    HostPower power;
+    double power_since;
+    char *power_off_cmd, *power_on_cmd; /* NULL: emulated (local driver) */
+    double wake_delay;
+    GPid power_pid;
+    guint power_watch, power_timer;
     void *priv;             /* the driver's */
 };
 
@@ -146,6 +161,16 @@ double pp_wall_now(void);
 void pp_daemon_event(PpDaemon *d, const char *kind, const char *vm,
                      const char *fmt, ...) G_GNUC_PRINTF(4, 5);
 Host *pp_daemon_host(PpDaemon *d, const char *name);
+
+/* Host power (power.c): suspend an empty host; wake one.  False with an
+ * error when it cannot be done now (nothing changed). */
+bool pp_host_power_off(PpDaemon *d, Host *h, const char *reason,
+                       GError **errp);
+bool pp_host_power_on(PpDaemon *d, Host *h, const char *reason,
+                      GError **errp);
+const char *pp_host_power_name(HostPower p);
+/* Stop watching its command and timer (the daemon is closing). */
+void pp_host_power_release(Host *h);
 Vm *pp_daemon_vm(PpDaemon *d, const char *name);
 guint pp_daemon_active_jobs(PpDaemon *d);
 /* The cluster as the policy sees it now. */

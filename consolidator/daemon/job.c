@@ -501,6 +501,13 @@ Job *job_start(PpDaemon *d, Vm *vm, Host *to, const PpMigMode *mode,
                     "VM '%s' already runs on '%s'", vm->name, to->name);
         return NULL;
     }
+    if (to->power != HOST_ON) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "host '%s' is %s: it takes no VM until it is on "
+                    "('consolidator power %s on')", to->name,
+                    pp_host_power_name(to->power), to->name);
+        return NULL;
+    }
     job = g_new0(Job, 1);
     job->d = d;
     job->vm = vm;

@@ -74,6 +74,14 @@ char *pp_metrics_text(PpDaemon *d)
         g_autofree char *ls = g_strdup_printf("host=\"%s\"", l);
         sample(o, "postpack_host_up", ls, h->up);
     }
+    help(o, "postpack_host_awake", "gauge",
+         "1 when the host is on (0: suspending, suspended or waking)");
+    for (guint i = 0; i < d->hosts->len; i++) {
+        Host *h = d->hosts->pdata[i];
+        g_autofree char *l = label(h->name);
+        g_autofree char *ls = g_strdup_printf("host=\"%s\"", l);
+        sample(o, "postpack_host_awake", ls, h->power == HOST_ON);
+    }
     help(o, "postpack_host_cpu_ratio", "gauge",
          "Busy share of the host's CPUs, last sample (0-1)");
     help(o, "postpack_host_memory_used_bytes", "gauge",

@@ -710,6 +710,9 @@ static void lv_sample(PpDriver *drv, double t)
         if (!lh->conn || lh->sampling) {
             continue; /* one in flight per host: a slow host is not piled */
         }
+        if (h->power != HOST_ON) {
+            continue; /* suspended (power.c): nothing to ask it */
+        }
         s = g_new0(SampleData, 1);
         s->patterns = g_strdupv(d->cfg->domains);
         s->need_meta = d->cfg->require_metadata;
@@ -846,7 +849,8 @@ static gboolean on_reconnect_timer(gpointer opaque)
             continue;
         }
         any = true;
-        if (!lh->connecting) {
+        if (!lh->connecting && h->power != HOST_OFF &&
+            h->power != HOST_SUSPENDING) {
             ConnectData *c = g_new0(ConnectData, 1);
             LvWork *w = work_new(ld, connect_run, connect_done, NULL, NULL);
             c->uri = g_strdup(lh->cfg->uri);

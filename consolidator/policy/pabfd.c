@@ -44,6 +44,11 @@
  * a time, so a drain queued behind others would delay the next relief).  `methods = hybrid' gives any member
  * the same choice of methods.
  *
+ * power_actions = on (hybrid: on, 1 spare) adds power actions to the plan:
+ * wake a switched-off host before VMs move to it, keep `spare' empty
+ * hosts awake so that relief needs no wake, suspend the other empty
+ * hosts.
+ *
  * quirks = cloudsim reproduces CloudSim 3.0.3's draining for validation:
  * a host that received VMs from an overloaded host in the same round may
  * be drained, the VMs it just received included, so one VM can have two
@@ -97,9 +102,11 @@ typedef struct Fam {
     double link_budget;     /* s of moves per host link and round for
                              * draining; 0: no limit */
     PpMigParams mig;        /* hybrid: the pre-copy estimate's model */
+    double spare;           /* power actions: empty hosts kept awake */
     bool power_projected;
     bool cloudsim_quirks;
     bool hybrid_methods;
+    bool power_actions;
     guint64 rng[4];
 } Fam;
 
@@ -121,6 +128,7 @@ static const struct {
     { "cooldown", offsetof(Fam, cooldown), 0, 86400 },
     { "precopy_max", offsetof(Fam, precopy_max), 0, 86400 },
     { "link_budget", offsetof(Fam, link_budget), 0, 86400 },
+    { "spare", offsetof(Fam, spare), 0, 1e6 },
     { "dirty_per_core", offsetof(Fam, mig.dirty_per_core), 0, 1e5 },
     { "working_set", offsetof(Fam, mig.working_set), 0, 1 },
     { "downtime", offsetof(Fam, mig.downtime), 0.001, 60 },
@@ -179,6 +187,8 @@ static void *fam_create(const PpPolicyOps *ops, GKeyFile *kf,
         f->threshold = 0.9;
         f->power_projected = true;
         f->hybrid_methods = true;
+        f->power_actions = true;
+        f->spare = 1;
     }
     if (kf && g_key_file_has_group(kf, group)) {
         keys = g_key_file_get_keys(kf, group, NULL, NULL);
@@ -197,6 +207,15 @@ static void *fam_create(const PpPolicyOps *ops, GKeyFile *kf,
                 return NULL;
             }
             f->cloudsim_quirks = strcmp(raw, "cloudsim") == 0;
+            continue;
+        }
+        if (strcmp(*k, "power_actions") == 0) {
+            if (g_strcmp0(raw, "on") && g_strcmp0(raw, "off")) {
+                bad(errp, bad_key, *k, "[%s] power_actions = '%s': expected "
+                    "on or off", group, raw ? raw : "");
+                return NULL;
+            }
+            f->power_actions = strcmp(raw, "on") == 0;
             continue;
         }
         if (strcmp(*k, "methods") == 0) {
@@ -288,6 +307,7 @@ typedef struct Host {
     bool busy;              /* a move from or to it is in flight */
     double pnow;            /* cached host_power_now(); NAN: stale */
     double link_s;          /* seconds of moves planned over its link */
+    bool was_empty;         /* no VM before the plan */
 } Host;
 
 typedef struct Ctx {
@@ -541,8 +561,10 @@ static double host_power_now(const Ctx *c, Host *h)
 {
     if (isnan(h->pnow)) {
         if (c->f->power_projected) {
-            h->pnow = h->nvms == 0 ? 0 : power(h->v->power,
-                                               MIN(1, h->alloc / h->cap));
+            /* a switched-off host draws nothing yet: waking it costs its
+             * idle power too; an awake empty one already draws that */
+            h->pnow = h->v->off && h->nvms == 0 ? 0 :
+                      power(h->v->power, MIN(1, h->alloc / h->cap));
         } else {
             h->pnow = power(h->v->power, isnan(h->v->cpu) ? 0 :
                                          h->v->cpu / 100);
@@ -619,6 +641,50 @@ static int cmp_asc(gconstpointer a, gconstpointer b, gpointer data)
         return d[x] < d[y] ? -1 : 1;
     }
     return x < y ? -1 : x > y;
+}
+
+/*
+ * Power actions: wake every switched-off host the plan moves VMs to; keep
+ * `spare' empty hosts awake (waking more when there are fewer), suspend
+ * the other hosts that are empty once the plan has run (the executor
+ * suspends a host only when it is empty).
+ */
+static void plan_power(Ctx *c, PpPlan *plan)
+{
+    const Fam *f = c->f;
+    guint awake_empty = 0, want = (guint)f->spare;
+
+    for (guint i = 0; i < c->view->nhosts; i++) {
+        Host *h = &c->h[i];
+        if (h->received && h->v->off) {
+            pp_plan_add_power(plan, h->v->name, true,
+                              "wake: VMs are planned to it");
+        }
+    }
+    /* spares: hosts empty already first (they are free now), then those
+     * the plan empties; the rest of the empty ones suspend */
+    for (int pass = 0; pass < 2; pass++) {
+        for (guint i = 0; i < c->view->nhosts; i++) {
+            Host *h = &c->h[i];
+            if (h->v->off || h->nvms || h->received ||
+                h->was_empty != (pass == 0)) {
+                continue;
+            }
+            if (awake_empty < want) {
+                awake_empty++;      /* a spare: relief needs no wake */
+                continue;
+            }
+            pp_plan_add_power(plan, h->v->name, false, "suspend: empty");
+        }
+    }
+    for (guint i = 0; i < c->view->nhosts && awake_empty < want; i++) {
+        Host *h = &c->h[i];
+        if (h->v->off && !h->received) {
+            pp_plan_add_power(plan, h->v->name, true,
+                              "wake: keep %u spare hosts", want);
+            awake_empty++;
+        }
+    }
 }
 
 /* hybrid: a drain move is not urgent: pre-copy (the VM stays whole, no
@@ -705,6 +771,10 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
         list_add(&h[hidx[i]], i);
     }
 
+    for (guint i = 0; i < view->nhosts; i++) {
+        h[i].was_empty = h[i].nvms == 0;
+    }
+
     /* 1. overloaded hosts give VMs up until the detector is quiet */
     g_autoptr(GArray) out = g_array_new(FALSE, FALSE, sizeof(guint));
     g_autofree guint *origin = g_new(guint, view->nvms + 1);
@@ -778,7 +848,8 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
         double u = isnan(view->hosts[i].cpu) ? NAN : view->hosts[i].cpu / 100;
         util[i] = u;
         bool off = view->hosts[i].off || !(u > 0);
-        h[i].no_dst = h[i].over || off;
+        /* draining onto an empty host would not free one */
+        h[i].no_dst = h[i].over || off || h[i].nvms == 0;
         if (!h[i].no_src && !h[i].busy && !off && u < f->underload &&
             h[i].nvms > 0) {
             src[nsrc++] = i;
@@ -841,6 +912,7 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
         for (guint k = 0; k < placed; k++) {
             const PpVmView *vm = &view->vms[from_list[ord[k]]];
             dst[k]->no_src = true;
+            dst[k]->received = true;
             PpMove *mv = pp_plan_add_move(plan, vm->name, u->v->name,
                                           dst[k]->v->name,
                                           "drain: %s under-used (%.0f%%)",
@@ -849,6 +921,9 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
                 mv->method = drain_method(f, vm, u, dst[k]);
             }
         }
+    }
+    if (f->power_actions) {
+        plan_power(&c, plan);
     }
     pp_plan_note(plan, false, "%u overloaded hosts, %u moves off them, %u "
                  "draining", nover, nmoves1, plan->moves->len - nmoves1);

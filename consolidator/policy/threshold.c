@@ -184,7 +184,7 @@ static HostState *pick_idle_target(Ctx *c, const HostState *from,
 
     for (guint i = 0; i < c->view->nhosts; i++) {
         HostState *hs = &c->hs[i];
-        if (hs == from || hs->h->cpu >= c->t->idle_cpu ||
+        if (hs == from || hs->h->off || hs->h->cpu >= c->t->idle_cpu ||
             hs->cpu >= c->t->idle_cpu || !fits(c, hs, vm)) {
             continue;
         }

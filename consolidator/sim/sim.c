@@ -66,6 +66,10 @@ typedef struct SHost {
     double last_on;
     double short_since;     /* < 0: not short of CPU */
     double send_free, recv_free; /* its link is free for a move then */
+    /* power actions */
+    bool suspended;
+    bool suspend_pending;   /* suspend once empty */
+    double awake_at;        /* waking until then */
 } SHost;
 
 typedef struct Sim {
@@ -111,6 +115,8 @@ void pp_sim_preset_literature(PpSimConfig *cfg)
     cfg->enforce_mem = false;
     cfg->model = PP_MIG_CLOUDSIM;
     pp_mig_params_default(&cfg->mig);
+    cfg->wake_delay = 30;
+    cfg->suspended_watts = 5;
 }
 
 /* Trace utilisation of VM @i at time @t, linear between samples, the
@@ -329,6 +335,31 @@ static double host_schedule(Sim *s, guint hi, double t)
     return u;
 }
 
+/* Hosts told to suspend do so once nothing runs on or moves over them. */
+static void suspend_empty(Sim *s)
+{
+    for (guint i = 0; i < s->nhosts; i++) {
+        SHost *h = &s->host[i];
+        if (h->suspend_pending && h->vms->len == 0 &&
+            s->last_t >= h->send_free && s->last_t >= h->recv_free) {
+            h->suspend_pending = false;
+            h->suspended = true;
+            s->res->suspends++;
+        }
+    }
+}
+
+/* Wake @h (now, or it is already awake or waking). */
+static void wake(Sim *s, SHost *h)
+{
+    h->suspend_pending = false;
+    if (h->suspended) {
+        h->suspended = false;
+        h->awake_at = s->last_t + s->cfg->wake_delay;
+        s->res->wakes++;
+    }
+}
+
 /* A full update at @t: demands, every host, energy, ended VMs. */
 static void update(Sim *s, double t, bool tick)
 {
@@ -352,7 +383,18 @@ static void update(Sim *s, double t, bool tick)
     for (guint i = 0; i < s->nhosts; i++) {
         SHost *h = &s->host[i];
         double from = h->util, to = host_schedule(s, i, t);
-        if (dt > 0 && from != 0) {
+        if (dt <= 0 || s->last_t == 0) {
+            /* nothing to count (nor before the first update, as in
+             * CloudSim: the figures cover the decisions' span) */
+        } else if (!s->cfg->power_actions) {
+            if (from != 0) {    /* CPU use 0: off, 0 W (CloudSim) */
+                s->energy_ws += (power(h, from) + (power(h, to) -
+                                                   power(h, from)) / 2) * dt;
+            }
+        } else if (h->suspended) {
+            s->energy_ws += s->cfg->suspended_watts * dt;
+        } else {
+            /* awake (or waking, at idle power): even empty */
             s->energy_ws += (power(h, from) + (power(h, to) -
                                                power(h, from)) / 2) * dt;
         }
@@ -375,6 +417,9 @@ static void update(Sim *s, double t, bool tick)
         }
     }
     s->last_t = t;
+    if (s->cfg->power_actions) {
+        suspend_empty(s);
+    }
 }
 
 /* Recompute the states of every host at the current instant (after
@@ -535,6 +580,9 @@ static void start_move(Sim *s, SVm *v, int to, PpMethod method)
         break;
     }
     if (v->kind == MIG_CLOUDSIM) {
+        if (cfg->power_actions) {
+            wake(s, dst);   /* CloudSim's migrations cannot wait for it */
+        }
         /* CloudSim: the target's bandwidth, halved */
         v->mig_end = now + mem / (dst->type->bandwidth / 2);
         g_array_append_val(dst->vms, vi);
@@ -542,7 +590,15 @@ static void start_move(Sim *s, SVm *v, int to, PpMethod method)
     }
     double bw = MIN(src->type->bandwidth, dst->type->bandwidth) *
                 p->bandwidth_share;
-    /* one move at a time on each host's link, in the plan's order */
+    /* one move at a time on each host's link, in the plan's order; a
+     * suspended target wakes first */
+    if (cfg->power_actions) {
+        if (dst->suspended) {
+            s->res->unplanned_wakes++;
+        }
+        wake(s, dst);
+        now = MAX(now, dst->awake_at);
+    }
     now = MAX(now, MAX(src->send_free, dst->recv_free));
     v->t_start = now;
     if (v->kind == MIG_PRE) {
@@ -581,7 +637,8 @@ static void decide(Sim *s, const PpPolicyOps *ops, void *state,
         hv[i].cpu = h->util * 100;
         hv[i].bandwidth = h->type->bandwidth / 2;
         hv[i].power = &h->type->power;
-        hv[i].off = h->util == 0;
+        hv[i].off = s->cfg->power_actions ?
+                    h->suspended || s->last_t < h->awake_at : h->util == 0;
     }
     for (guint i = 0; i < s->nvms; i++) {
         SVm *v = &s->vm[i];
@@ -613,6 +670,20 @@ static void decide(Sim *s, const PpPolicyOps *ops, void *state,
     r->decision_max_ms = MAX(r->decision_max_ms, ms);
     r->decisions++;
 
+    for (guint i = 0; s->cfg->power_actions && i < plan->power->len; i++) {
+        PpPowerAction *a = plan->power->pdata[i];
+        gpointer hp = g_hash_table_lookup(host_by_name, a->host);
+        if (!hp) {
+            r->unplaced++;
+            continue;
+        }
+        SHost *h = &s->host[GPOINTER_TO_INT(hp) - 1];
+        if (a->on) {
+            wake(s, h);
+        } else if (!h->suspended) {
+            h->suspend_pending = true;
+        }
+    }
     bool started = false;
     for (guint i = 0; i < plan->moves->len; i++) {
         PpMove *m = plan->moves->pdata[i];
@@ -649,6 +720,9 @@ static void decide(Sim *s, const PpPolicyOps *ops, void *state,
     }
     if (started) {
         reschedule(s);
+    }
+    if (s->cfg->power_actions) {
+        suspend_empty(s);
     }
 }
 
@@ -722,6 +796,9 @@ static void process_events(Sim *s, double t)
         v->switched = false;
     }
     reschedule(s);
+    if (s->cfg->power_actions) {
+        suspend_empty(s);
+    }
 }
 
 bool pp_sim_run(const PpSimConfig *cfg, const PpTrace *trace,
@@ -774,9 +851,12 @@ bool pp_sim_run(const PpSimConfig *cfg, const PpTrace *trace,
         !initial_placement(&s, strcmp(ops->name, "none") == 0, errp)) {
         goto out;
     }
+    for (guint i = 0; cfg->power_actions && i < s.nhosts; i++) {
+        s.host[i].suspended = s.host[i].vms->len == 0;
+    }
     if (cfg->csv) {
-        fprintf(cfg->csv, "time,active_hosts,power_w,energy_kwh,short_hosts,"
-                "migrations,vms\n");
+        fprintf(cfg->csv, "time,active_hosts,awake_hosts,power_w,energy_kwh,"
+                "short_hosts,migrations,vms\n");
     }
     /* Ticks at k x step + offset, k = 1 .. nsamples - 1. */
     for (guint k = 1; k < trace->nsamples; k++) {
@@ -790,20 +870,25 @@ bool pp_sim_run(const PpSimConfig *cfg, const PpTrace *trace,
         update(&s, t, true);
         decide(&s, ops, state, vm_by_name, host_by_name);
         if (cfg->csv) {
-            guint active = 0, shorts = 0, alive = 0;
+            guint active = 0, awake = 0, shorts = 0, alive = 0;
             double w = 0;
             for (guint i = 0; i < s.nhosts; i++) {
-                if (s.host[i].util > 0) {
-                    active++;
+                bool on = cfg->power_actions ? !s.host[i].suspended :
+                          s.host[i].util > 0;
+                active += s.host[i].util > 0;
+                if (on) {
+                    awake++;
                     w += power(&s.host[i], s.host[i].util);
+                } else if (cfg->power_actions) {
+                    w += cfg->suspended_watts;
                 }
                 shorts += s.host[i].e.alloc < s.host[i].e.req;
             }
             for (guint i = 0; i < s.nvms; i++) {
                 alive += s.vm[i].host >= 0;
             }
-            fprintf(cfg->csv, "%.1f,%u,%.1f,%.4f,%u,%" G_GUINT64_FORMAT
-                    ",%u\n", t, active, w, s.energy_ws / 3.6e6, shorts,
+            fprintf(cfg->csv, "%.1f,%u,%u,%.1f,%.4f,%u,%" G_GUINT64_FORMAT
+                    ",%u\n", t, active, awake, w, s.energy_ws / 3.6e6, shorts,
                     res->migrations, alive);
         }
     }

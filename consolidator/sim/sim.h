@@ -60,6 +60,14 @@ typedef struct PpSimConfig {
                              * (CloudSim: only at the start) */
     PpMigModel model;
     PpMigParams mig;
+    /* Host power: false, a host without CPU use is off at once and for
+     * free (CloudSim); true, as the plans' power actions say: an awake
+     * host draws its idle power even empty, a suspended one
+     * suspended_watts, and waking takes wake_delay seconds at idle power
+     * before it runs anything (a move to a suspended host wakes it). */
+    bool power_actions;
+    double wake_delay;
+    double suspended_watts;
     /* The start: false, each VM in order asking its full size to the host
      * whose power rises least (CloudSim); true, by the first sample's
      * demand, largest first, filling hosts in order up to 70 % (fast at
@@ -94,6 +102,8 @@ typedef struct PpSimResult {
     guint64 precopies, postcopies;
     guint64 unconverged;    /* pre-copies auto-converge had to throttle */
     double moved_mb;        /* memory moved */
+    guint64 wakes, suspends;
+    guint64 unplanned_wakes; /* moves to a suspended host without a wake */
     guint64 ended_vms;      /* end_idle_vms */
     guint64 unplaced;       /* moves the simulator refused (bad plan) */
 } PpSimResult;

@@ -143,6 +143,14 @@ static void test_errors_name_file_line_key(void **state)
                  "test.ini:8: [consolidator] hot_first");
     expect_error("accel = tcg", "accel = tcg\npacing = 150",
                  "test.ini:8: [consolidator] pacing");
+    expect_error("cpus = 1-2", "cpus = 1-2\npower_off = true",
+                 "[host pm1] power_on: power_off and power_on go together");
+    expect_error("cpus = 1-2", "cpus = 1-2\npower_on = true\npower_off =",
+                 "[host pm1] power_off: an empty command");
+    expect_error("cpus = 1-2", "cpus = 1-2\nwake_delay = -1",
+                 "[host pm1] wake_delay");
+    expect_error("overload_cpu = 85", "overload_cpu = 85\nspare = 3",
+                 "unknown key 'spare' for policy threshold");
 }
 
 static void test_structure_errors(void **state)

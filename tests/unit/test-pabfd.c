@@ -393,6 +393,54 @@ static void test_link_budget(void **state)
     assert_int_equal(s->moves->len, 1);
 }
 
+/* Power actions: an awake empty host beats waking one; a spare is kept
+ * awake (woken if need be); hosts a plan empties are suspended. */
+static void test_power_actions(void **state)
+{
+    PpHostView h[] = { HOST("h0", 95), HOST("h1", 0), HOST("h2", 0) };
+    h[2].off = false;           /* awake, empty */
+    Vm v[] = { { "a", "h0", 1100, 1000, NULL, 0 },
+               { "b", "h0", 800, 500, NULL, 0 } };
+    g_autoptr(PpPlan) p = run("hybrid", NULL, h, 3, v, 2);
+
+    assert_int_equal(p->moves->len, 1);
+    assert_move(p, 0, "b", "h0", "h2");
+    assert_int_equal(p->power->len, 1);
+    PpPowerAction *a = p->power->pdata[0];
+    assert_string_equal(a->host, "h1");
+    assert_true(a->on);
+    assert_non_null(strstr(a->reason, "spare"));
+
+    g_autoptr(PpPlan) q = run("hybrid", "spare = 0", h, 3, v, 2);
+    assert_int_equal(q->power->len, 0);
+
+    /* d0 drains onto d1 and is suspended; d2, empty and awake, is the
+     * spare; with two, d0 too; with three, the off d3 wakes */
+    PpHostView d[] = { HOST("d0", 10), HOST("d1", 50), HOST("d2", 0),
+                       HOST("d3", 0) };
+    d[2].off = false;
+    Vm w[] = { { "q", "d0", 100, 500, NULL, 0 },
+               { "r", "d1", 1000, 500, NULL, 0 } };
+    g_autoptr(PpPlan) r = run("hybrid", NULL, d, 4, w, 2);
+    assert_int_equal(r->moves->len, 1);
+    assert_int_equal(r->power->len, 1);
+    a = r->power->pdata[0];
+    assert_string_equal(a->host, "d0");
+    assert_false(a->on);
+    g_autoptr(PpPlan) t = run("hybrid", "spare = 2", d, 4, w, 2);
+    assert_int_equal(t->power->len, 0);   /* d0 is the second spare */
+    g_autoptr(PpPlan) u = run("hybrid", "spare = 3", d, 4, w, 2);
+    assert_int_equal(u->power->len, 1);
+    a = u->power->pdata[0];
+    assert_string_equal(a->host, "d3");
+    assert_true(a->on);
+    /* the family's members plan no power actions unless asked */
+    g_autoptr(PpPlan) x = run("thr-mmt", NULL, d, 4, w, 2);
+    assert_int_equal(x->power->len, 0);
+    g_autoptr(PpPlan) y = run("thr-mmt", "power_actions = on", d, 4, w, 2);
+    assert_int_equal(y->power->len, 2);     /* d0 and d2 suspend */
+}
+
 static void test_precopy_model(void **state)
 {
     PpMigParams p;
@@ -474,6 +522,7 @@ int main(void)
         cmocka_unit_test(test_hybrid_methods),
         cmocka_unit_test(test_precopy_model),
         cmocka_unit_test(test_link_budget),
+        cmocka_unit_test(test_power_actions),
         cmocka_unit_test(test_bad_settings),
         cmocka_unit_test(test_unknown_host_and_nan),
         cmocka_unit_test(test_registry_lists_family),

@@ -54,19 +54,33 @@ static void small_config(PpSimConfig *cfg)
     cfg->model = PP_MIG_CLOUDSIM;
 }
 
-static void simulate(const char *policy, PpSimResult *r)
+static void simulate_with(const char *policy, const char *settings,
+                          bool power_actions, PpSimResult *r)
 {
     g_autoptr(PpTrace) t = two_vms();
     g_autoptr(GError) err = NULL;
+    g_autoptr(GKeyFile) kf = g_key_file_new();
     const PpPolicyOps *ops = pp_policy_find(policy, &err);
     PpSimConfig cfg;
 
     small_config(&cfg);
+    cfg.power_actions = power_actions;
+    cfg.suspended_watts = 5;
+    cfg.wake_delay = 30;
+    if (settings) {
+        g_autofree char *text = g_strdup_printf("[policy]\n%s\n", settings);
+        assert_true(g_key_file_load_from_data(kf, text, -1, 0, NULL));
+    }
     assert_non_null(ops);
-    void *st = pp_policy_create(ops, NULL, "policy", NULL, &err);
+    void *st = pp_policy_create(ops, kf, "policy", NULL, &err);
     assert_non_null(st);
     assert_true(pp_sim_run(&cfg, t, ops, st, r, &err));
     ops->destroy(st);
+}
+
+static void simulate(const char *policy, PpSimResult *r)
+{
+    simulate_with(policy, NULL, false, r);
 }
 
 /*
@@ -108,6 +122,28 @@ static void test_sim_one_move(void **state)
     assert_float_equal(r.pdm, 25.0 * 2 / (500 * 200 + 250 * 200), 1e-9);
     assert_float_equal(r.mean_migration_time, 2, 1e-9);
     assert_int_equal(r.decisions, 3);
+}
+
+/* The same move with power actions: h1, emptied at 102 s, suspends
+ * (the plan says so) and draws 5 W instead of CloudSim's free 0 W. */
+static void test_sim_power_actions(void **state)
+{
+    PpSimResult r;
+
+    simulate_with("thr-mmt", "power_actions = on", true, &r);
+    double e = 2 * 152.5 + 98 * 175 + 100 * 175   /* h0 as before */
+             + 2 * 125                           /* h1 until 102 s */
+             + 198 * 5;                          /* then suspended */
+    assert_float_equal(r.energy_kwh * 3.6e6, e, 1e-6);
+    assert_int_equal(r.migrations, 1);
+    assert_int_equal(r.suspends, 1);
+    assert_int_equal(r.wakes, 0);
+
+    /* without the plan's suspend, h1 stays awake at idle power */
+    simulate_with("thr-mmt", NULL, true, &r);
+    e = 2 * 152.5 + 98 * 175 + 100 * 175 + 2 * 125 + 198 * 100;
+    assert_float_equal(r.energy_kwh * 3.6e6, e, 1e-6);
+    assert_int_equal(r.suspends, 0);
 }
 
 static void test_sim_bad_input(void **state)
@@ -229,6 +265,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sim_no_moves),
         cmocka_unit_test(test_sim_one_move),
+        cmocka_unit_test(test_sim_power_actions),
         cmocka_unit_test(test_sim_bad_input),
         cmocka_unit_test(test_planetlab_day),
         cmocka_unit_test(test_trace_errors),
