@@ -203,6 +203,24 @@ static bool plot(const char *png, GPtrArray *names, GArray *results,
     return ok;
 }
 
+/* KEY=VALUE into [policy] of @kf; false (said on stderr) when it is not
+ * one: an empty or malformed key would otherwise be dropped silently. */
+static bool set_key(GKeyFile *kf, const char *kv, const char *where)
+{
+    const char *eq = strchr(kv, '=');
+    g_autofree char *key = eq ? g_strstrip(g_strndup(kv, eq - kv)) : NULL;
+    g_autofree char *value = eq ? g_strstrip(g_strdup(eq + 1)) : NULL;
+
+    if (!key || !*key || strpbrk(key, "[]=# \t") ||
+        !g_utf8_validate(key, -1, NULL)) {
+        fprintf(stderr, "consolidator simulate: %s: '%s' is not "
+                "KEY=VALUE\n", where, kv);
+        return false;
+    }
+    g_key_file_set_value(kf, "policy", key, value);
+    return true;
+}
+
 int pp_cli_simulate(int argc, char **argv)
 {
     g_autoptr(GOptionContext) ctx = g_option_context_new(
@@ -339,14 +357,9 @@ int pp_cli_simulate(int argc, char **argv)
         pp_trace_shuffle(tr, opt_shuffle);
     }
     for (char **s = opt_set; s && *s; s++) {
-        char *eq = strchr(*s, '=');
-        if (!eq || eq == *s) {
-            fprintf(stderr, "consolidator simulate: --set '%s': expected "
-                    "KEY=VALUE\n", *s);
+        if (!set_key(kf, *s, "--set")) {
             return 2;
         }
-        g_autofree char *key = g_strndup(*s, eq - *s);
-        g_key_file_set_value(kf, "policy", g_strstrip(key), eq + 1);
     }
 
     g_auto(GStrv) names = g_strsplit(opt_policy ? opt_policy : "lr-mmt",
@@ -376,17 +389,16 @@ int pp_cli_simulate(int argc, char **argv)
         g_auto(GStrv) parts = g_strsplit(*n, ":", -1);
         g_autoptr(GKeyFile) pkf = g_key_file_new();
         g_autofree char *all = g_key_file_to_data(kf, NULL, NULL);
-        g_key_file_load_from_data(pkf, all, -1, G_KEY_FILE_NONE, NULL);
+        if (!g_key_file_load_from_data(pkf, all, -1, G_KEY_FILE_NONE, &err)) {
+            fprintf(stderr, "consolidator simulate: %s\n", err->message);
+            rc = 1;
+            break;
+        }
         for (char **kv = parts + 1; *kv; kv++) {
-            char *eq = strchr(*kv, '=');
-            if (!eq || eq == *kv) {
-                fprintf(stderr, "consolidator simulate: '%s': expected "
-                        "NAME:KEY=VALUE\n", *n);
+            if (!set_key(pkf, *kv, *n)) {
                 rc = 2;
                 break;
             }
-            *eq = '\0';
-            g_key_file_set_value(pkf, "policy", *kv, eq + 1);
         }
         if (rc) {
             break;
@@ -409,8 +421,16 @@ int pp_cli_simulate(int argc, char **argv)
         FILE *rows = NULL;
         if (csv) {
             /* rows into a temporary file, then prefixed with the policy */
-            int fd = g_file_open_tmp("pp-sim-XXXXXX.csv", &tmp, NULL);
+            int fd = g_file_open_tmp("pp-sim-XXXXXX.csv", &tmp, &err);
             rows = fd >= 0 ? fdopen(fd, "w+") : NULL;
+            if (!rows) {
+                fprintf(stderr, "consolidator simulate: a temporary file "
+                        "for --csv: %s\n", err ? err->message :
+                        g_strerror(errno));
+                ops->destroy(state);
+                rc = 1;
+                break;
+            }
         }
         cfg.csv = rows;
         bool ok = pp_sim_run(&cfg, tr, ops, state, &r, &err);

@@ -412,6 +412,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
                         "1kbit to 1000gbit", c->link_rate);
         }
         c->pacing_rate = (guint64)(bits / 8 * c->pacing_pct / 100);
+        c->link_bytes = bits / 8;
     }
     c->qemu = get_path(p, g, "qemu", "build/qemu/qemu-system-x86_64");
     c->kernel = get_path(p, g, "kernel", "build/guest/vmlinuz");
@@ -461,11 +462,12 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
                        const char *name, GError **errp)
 {
     static const char *const local_keys[] = {
-        "cpus", "memory", "power_off", "power_on", "wake_delay", NULL
+        "cpus", "memory", "power_off", "power_on", "wake_delay", "watts",
+        NULL
     };
     static const char *const libvirt_keys[] = {
         "uri", "peer_uri", "migration_address", "cpus", "memory",
-        "power_off", "power_on", "wake_delay", NULL
+        "power_off", "power_on", "wake_delay", "watts", NULL
     };
     bool lv = strcmp(c->driver, "libvirt") == 0;
     g_autoptr(GError) err = NULL;
@@ -519,6 +521,26 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
     if (!h->power_off != !h->power_on) {
         return fail(p, errp, group, h->power_off ? "power_on" : "power_off",
                     "power_off and power_on go together");
+    }
+    g_autofree char *watts = get_str(p, group, "watts", NULL);
+    if (watts) {
+        g_auto(GStrv) w = g_strsplit(watts, ",", -1);
+        double prev = 0;
+        if (g_strv_length(w) != 11) {
+            return fail(p, errp, group, "watts", "expected 11 numbers (watts "
+                        "at 0, 10, ..., 100 %% CPU), comma-separated");
+        }
+        for (int i = 0; i < 11; i++) {
+            char *end;
+            double v = g_ascii_strtod(g_strstrip(w[i]), &end);
+            if (end == w[i] || *end || !(v >= prev && v <= 1e5)) {
+                return fail(p, errp, group, "watts", "'%s' is not a number "
+                            "of watts, at least the one before", w[i]);
+            }
+            h->power.watts[i] = prev = v;
+        }
+        h->power.name = h->name;
+        h->has_power = true;
     }
     return get_double(p, group, "wake_delay", 30, 0, 3600, &h->wake_delay,
                       errp) &&
@@ -725,7 +747,8 @@ bool pp_config_reloadable(const PpConfig *o, const PpConfig *n, GError **errp)
             !same_str(a->migration_address, b->migration_address) ||
             !same_str(a->power_off, b->power_off) ||
             !same_str(a->power_on, b->power_on) ||
-            a->wake_delay != b->wake_delay) {
+            a->wake_delay != b->wake_delay || a->has_power != b->has_power ||
+            memcmp(a->power.watts, b->power.watts, sizeof(a->power.watts))) {
             what = "the [host] sections";
         }
     }

@@ -19,6 +19,8 @@
 #include <glib.h>
 #include <stdbool.h>
 
+#include "policy.h"
+
 typedef enum PpMigKind {
     PP_MIG_PRECOPY,
     PP_MIG_POSTCOPY,        /* switch to post-copy right after the start */
@@ -52,6 +54,8 @@ typedef struct PpHostConfig {
                              * (local: emulated) */
     char *power_on;         /* shell command waking it */
     double wake_delay;      /* s after power_on until it takes VMs */
+    bool has_power;         /* watts given: the policies see its power */
+    PpPowerModel power;
 } PpHostConfig;
 
 typedef struct PpVmSpec {
@@ -97,6 +101,7 @@ typedef struct PpConfig {
     guint64 pacing_rate;    /* ... in bytes/s (0: link_rate none, or off) */
     bool autopilot;         /* run the policy; false: only manual moves */
     char *link_rate;        /* tc tbf rate or "none" */
+    double link_bytes;      /* link_rate in bytes/s; 0: none */
     char *qemu, *kernel, *initrd, *accel;
     bool sandbox;           /* local: QEMU under seccomp (-sandbox on) */
     char *qemu_user;        /* local: run QEMU as this user; NULL: root */

@@ -208,7 +208,8 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
             /* suspended (or on the way): idle, and a policy may wake it */
             hv[nh] = (PpHostView) { .name = h->name, .ncpus = MAX(h->ncpus, 1),
                                     .mem_mib = h->mem_mib, .cpu = 0,
-                                    .off = true };
+                                    .power = h->watts, .off = true,
+                                    .bandwidth = d->cfg->link_bytes / 1048576 };
             nh++;
             continue;
         }
@@ -218,6 +219,8 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
         hv[nh].name = h->name;
         hv[nh].ncpus = MAX(h->ncpus, 1);
         hv[nh].mem_mib = h->mem_mib;
+        hv[nh].power = h->watts;
+        hv[nh].bandwidth = d->cfg->link_bytes / 1048576; /* MiB/s */
         /* No sample in the window is not 0 %: the policy is told it does
          * not know (NAN) rather than that the host is idle. */
         hv[nh].cpu = pp_store_host_avg(d->store, h->name, now - window,
@@ -248,6 +251,10 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
             float *h = hist + (gsize)nv * nhist;
             int len = pp_store_vm_history(d->store, vm->name, now, step,
                                           nhist, h, &err);
+            if (len < 0) {
+                pp_plan_note(plan, true, "no history of VM %s: %s",
+                             vm->name, err->message);
+            }
             vv[nv].history = h;
             vv[nv].nhistory = len > 0 ? len : 0;
         }
@@ -293,15 +300,19 @@ static gboolean on_decide(gpointer opaque)
         Host *h = pp_daemon_host(d, a->host);
         g_autoptr(GError) err = NULL;
         /* a suspend waits until the host is empty: the policy asks again
-         * every round, so an early refusal is not worth a warning */
+         * every round, so "not now" is no news; what can never be done
+         * (no power command) is said once per host */
         if (!h || (a->on ? h->power == HOST_ON || h->power == HOST_WAKING :
                    h->power != HOST_ON)) {
             continue;
         }
-        if (a->on ? !pp_host_power_on(d, h, a->reason, &err) :
-            (!pp_host_power_off(d, h, a->reason, &err) &&
-             !g_error_matches(err, PP_ERROR, PP_ERROR_INVALID))) {
-            pp_daemon_event(d, "warning", NULL, "%s", err->message);
+        bool ok = a->on ? pp_host_power_on(d, h, a->reason, &err) :
+                  pp_host_power_off(d, h, a->reason, &err);
+        if (!ok && !g_error_matches(err, PP_ERROR, PP_ERROR_BUSY) &&
+            !h->power_warned) {
+            h->power_warned = true;
+            pp_daemon_event(d, "warning", NULL, "the plan's power action "
+                            "cannot be done: %s", err->message);
         }
     }
     for (guint i = 0; i < plan->moves->len; i++) {
@@ -540,6 +551,7 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
         h->power_off_cmd = g_strdup(hc->power_off);
         h->power_on_cmd = g_strdup(hc->power_on);
         h->wake_delay = hc->wake_delay;
+        h->watts = hc->has_power ? &hc->power : NULL;
         h->up = true;
         h->mem_used_mib = h->mem_total_mib = NAN;
         h->ncpus = hc->ncpus;

@@ -54,9 +54,11 @@ struct Host {
     HostPower power;
     double power_since;
     char *power_off_cmd, *power_on_cmd; /* NULL: emulated (local driver) */
+    const PpPowerModel *watts; /* its power model; NULL: unknown */
     double wake_delay;
     GPid power_pid;
     guint power_watch, power_timer;
+    bool power_warned;      /* a plan's action it cannot do was reported */
     void *priv;             /* the driver's */
 };
 

@@ -134,12 +134,12 @@ bool pp_host_power_off(PpDaemon *d, Host *h, const char *reason,
     g_autofree char *why = NULL;
 
     if (h->power != HOST_ON) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "host '%s' is %s",
+        g_set_error(errp, PP_ERROR, PP_ERROR_BUSY, "host '%s' is %s",
                     h->name, pp_host_power_name(h->power));
         return false;
     }
     if (!host_empty(d, h, &why)) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "host '%s' is not "
+        g_set_error(errp, PP_ERROR, PP_ERROR_BUSY, "host '%s' is not "
                     "empty: %s", h->name, why);
         return false;
     }
@@ -170,7 +170,7 @@ bool pp_host_power_on(PpDaemon *d, Host *h, const char *reason,
         return true;                /* nothing to do */
     }
     if (h->power == HOST_SUSPENDING) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "host '%s' is still "
+        g_set_error(errp, PP_ERROR, PP_ERROR_BUSY, "host '%s' is still "
                     "suspending", h->name);
         return false;
     }

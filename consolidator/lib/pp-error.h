@@ -25,6 +25,7 @@ typedef enum PpErrorCode {
     PP_ERROR_DISCONNECTED,  /* peer went away */
     PP_ERROR_COMMAND,       /* QMP command returned an error */
     PP_ERROR_EXITED,        /* child process exited */
+    PP_ERROR_BUSY,          /* not now (e.g. a host not empty yet) */
 } PpErrorCode;
 
 GQuark pp_error_quark(void);

@@ -101,6 +101,7 @@ typedef struct Fam {
     double precopy_max;     /* hybrid: pre-copy a drain move this fast */
     double link_budget;     /* s of moves per host link and round for
                              * draining; 0: no limit */
+    bool link_budget_auto;  /* half the view's history step */
     PpMigParams mig;        /* hybrid: the pre-copy estimate's model */
     double spare;           /* power actions: empty hosts kept awake */
     bool power_projected;
@@ -263,6 +264,7 @@ static void *fam_create(const PpPolicyOps *ops, GKeyFile *kf,
             f->min_history, f->lr_points);
         return NULL;
     }
+    f->link_budget_auto = isnan(f->link_budget) && m->hybrid;
     if (isnan(f->link_budget)) {
         f->link_budget = m->hybrid ? f->step / 2 : 0;
     }
@@ -312,6 +314,8 @@ typedef struct Host {
 
 typedef struct Ctx {
     Fam *f;
+    double step;            /* seconds per history sample (the view's) */
+    double link_budget;
     bool draining;          /* phase 2: the link budget applies */
     const PpClusterView *view;
     Host *h;
@@ -448,7 +452,7 @@ static bool overloaded(Ctx *c, const Host *h, const PpVmView *extra)
         mem = MAX(mem, c->view->vms[h->vms[i]].mem_mib);
     }
     double bw = h->v->bandwidth > 0 ? h->v->bandwidth : 125.0 / 2;
-    double steps = ceil(mem / bw / f->step);
+    double steps = ceil(mem / bw / c->step);
     return f->safety * (a + b * (pts + steps)) >= 1;
 }
 
@@ -596,9 +600,9 @@ static Host *find_host(Ctx *c, guint vi)
             i == c->vm_host[vi] || !fits(h, vm)) {
             continue;
         }
-        if (c->draining && c->f->link_budget > 0 &&
+        if (c->draining && c->link_budget > 0 &&
             h->link_s + link_time(vm, &c->h[c->vm_host[vi]], h) >
-            c->f->link_budget) {
+            c->link_budget) {
             continue;
         }
         double diff;
@@ -666,7 +670,7 @@ static void plan_power(Ctx *c, PpPlan *plan)
     for (int pass = 0; pass < 2; pass++) {
         for (guint i = 0; i < c->view->nhosts; i++) {
             Host *h = &c->h[i];
-            if (h->v->off || h->nvms || h->received ||
+            if (h->v->off || h->nvms || h->received || h->busy ||
                 h->was_empty != (pass == 0)) {
                 continue;
             }
@@ -693,10 +697,11 @@ static void plan_power(Ctx *c, PpPlan *plan)
 static PpMethod drain_method(const Fam *f, const PpVmView *vm,
                              const Host *from, const Host *to)
 {
-    double size = (vm->vcpu_mips > 0 ? vm->vcpu_mips : 100) *
-                  (vm->vcpus ? vm->vcpus : 1);
+    /* dirty_per_core per fully busy vCPU */
+    double vcpu = vm->vcpu_mips > 0 ? vm->vcpu_mips : 100;
     double dirty = isnan(vm->dirty_rate) ?
-                   f->mig.dirty_per_core * MIN(1, vm->cpu / size) :
+                   f->mig.dirty_per_core *
+                   MIN(vm->vcpus ? vm->vcpus : 1, vm->cpu / vcpu) :
                    vm->dirty_rate;
     double bw = MIN(from->v->bandwidth > 0 ? from->v->bandwidth : 62.5,
                     to->v->bandwidth > 0 ? to->v->bandwidth : 62.5);
@@ -739,7 +744,12 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
     g_autofree double *hist = g_new0(double, (gsize)view->nhosts * hlen + 1);
     g_autofree double *scratch = g_new0(double, 2 * hlen + 2);
     Ctx c = { .f = f, .view = view, .h = h, .hlen = hlen,
-              .vm_host = hidx, .scratch = scratch };
+              .vm_host = hidx, .scratch = scratch,
+              .step = view->history_step > 0 ? view->history_step : f->step,
+              .link_budget = f->link_budget };
+    if (f->link_budget_auto) {
+        c.link_budget = c.step / 2;
+    }
 
     for (guint i = 0; i < view->nhosts; i++) {
         h[i].v = &view->hosts[i];
@@ -862,13 +872,13 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
         if (u->no_src || u->nvms == 0) {
             continue;
         }
-        if (f->link_budget > 0) {
+        if (c.link_budget > 0) {
             /* its VMs leave one after another over its link */
             double need = u->link_s;
             for (guint k = 0; k < u->nvms; k++) {
                 need += link_time(&view->vms[u->vms[k]], u, u);
             }
-            if (need > f->link_budget) {
+            if (need > c.link_budget) {
                 continue;
             }
         }

@@ -215,8 +215,11 @@ static void spread(Ctx *c, PpPlan *plan)
         HostState *hs = &c->hs[i];
         guint n = vms_on(c, hs, on), nactive = 0;
 
+        double core = hs->h->core_mips > 0 ? hs->h->core_mips : 100;
         qsort(on, n, sizeof(*on), cmp_vm_busy);
-        while (nactive < n && on[nactive]->cpu >= c->t->active_vm_cpu) {
+        /* active_vm_cpu is a % of one core; cpu is in the view's units */
+        while (nactive < n &&
+               on[nactive]->cpu * 100 / core >= c->t->active_vm_cpu) {
             nactive++;
         }
         if (hs->h->cpu < c->t->overload_cpu || nactive < 2) {
@@ -227,8 +230,9 @@ static void spread(Ctx *c, PpPlan *plan)
             if (!to) {
                 pp_plan_note(plan, true,
                              "%s is overloaded (%.0f%%) but no idle host can "
-                             "take %s (%.0f%%)", hs->h->name, hs->h->cpu,
-                             on[k]->name, on[k]->cpu);
+                             "take %s (%.0f%% of a core)", hs->h->name,
+                             hs->h->cpu, on[k]->name,
+                             on[k]->cpu * 100 / core);
                 continue;
             }
             pp_plan_add_move(plan, on[k]->name, hs->h->name, to->h->name,

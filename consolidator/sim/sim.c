@@ -16,7 +16,6 @@
 #include <math.h>
 #include <string.h>
 
-#define HISTORY_MAX 64
 
 /* One recorded state, kept until a later instant replaces it. */
 typedef struct Entry {
@@ -47,7 +46,7 @@ typedef struct SVm {
     double throttle;        /* share of its demand it gets throttled */
     double mig_end;
     double req;             /* demand now, MIPS */
-    float hist[HISTORY_MAX];/* demand per step, oldest first */
+    float *hist;            /* demand per step, oldest first (hmax) */
     guint nhist;
     Entry e;
     /* metrics */
@@ -65,7 +64,8 @@ typedef struct SHost {
     bool prev_active;
     double last_on;
     double short_since;     /* < 0: not short of CPU */
-    double send_free, recv_free; /* its link is free for a move then */
+    double link_free;       /* its link is free for a move then (one
+                             * move at a time, sending or receiving) */
     /* power actions */
     bool suspended;
     bool suspend_pending;   /* suspend once empty */
@@ -86,6 +86,9 @@ typedef struct Sim {
     double shutdown_s_sum, mig_s_sum;
     guint64 mig_count_done;
     GArray *resolve;        /* double: overload episode lengths */
+    guint hmax;             /* history samples kept per VM */
+    float *hist;            /* nvms x hmax */
+    double last_relocation; /* when a move last started */
     char **host_names;
 } Sim;
 
@@ -341,7 +344,7 @@ static void suspend_empty(Sim *s)
     for (guint i = 0; i < s->nhosts; i++) {
         SHost *h = &s->host[i];
         if (h->suspend_pending && h->vms->len == 0 &&
-            s->last_t >= h->send_free && s->last_t >= h->recv_free) {
+            s->last_t >= h->link_free) {
             h->suspend_pending = false;
             h->suspended = true;
             s->res->suspends++;
@@ -372,9 +375,8 @@ static void update(Sim *s, double t, bool tick)
         }
         v->req = trace_util(s, i, t) * v->type->mips;
         if (tick) {
-            if (v->nhist == HISTORY_MAX) {
-                memmove(v->hist, v->hist + 1, (HISTORY_MAX - 1) *
-                        sizeof(float));
+            if (v->nhist == s->hmax) {
+                memmove(v->hist, v->hist + 1, (s->hmax - 1) * sizeof(float));
                 v->nhist--;
             }
             v->hist[v->nhist++] = (float)v->req;
@@ -516,7 +518,7 @@ static bool start_by_demand(Sim *s, GError **errp)
         guint tried = 0;
         for (; tried < s->nhosts; tried++, cur = (cur + 1) % s->nhosts) {
             SHost *h = &s->host[cur];
-            if (d[i] <= h->type->core_mips &&
+            if (v->type->mips <= h->type->core_mips &&
                 booked[cur] + d[i] <= 0.7 * h->cap &&
                 (!s->cfg->enforce_mem ||
                  mem[cur] + v->type->mem_mib <= h->type->mem_mib)) {
@@ -581,6 +583,9 @@ static void start_move(Sim *s, SVm *v, int to, PpMethod method)
     }
     if (v->kind == MIG_CLOUDSIM) {
         if (cfg->power_actions) {
+            if (dst->suspended) {
+                s->res->unplanned_wakes++;
+            }
             wake(s, dst);   /* CloudSim's migrations cannot wait for it */
         }
         /* CloudSim: the target's bandwidth, halved */
@@ -599,7 +604,7 @@ static void start_move(Sim *s, SVm *v, int to, PpMethod method)
         wake(s, dst);
         now = MAX(now, dst->awake_at);
     }
-    now = MAX(now, MAX(src->send_free, dst->recv_free));
+    now = MAX(now, MAX(src->link_free, dst->link_free));
     v->t_start = now;
     if (v->kind == MIG_PRE) {
         double util = MIN(1, v->req / v->type->mips), total, thr;
@@ -617,7 +622,7 @@ static void start_move(Sim *s, SVm *v, int to, PpMethod method)
         v->t_first = v->t_switch + p->postcopy_first_s;
         v->mig_end = v->t_switch + mem / bw;
     }
-    src->send_free = dst->recv_free = v->mig_end;
+    src->link_free = dst->link_free = v->mig_end;
 }
 
 /* Ask the policy; start the moves it plans. */
@@ -635,7 +640,10 @@ static void decide(Sim *s, const PpPolicyOps *ops, void *state,
         hv[i].core_mips = h->type->core_mips;
         hv[i].mem_mib = s->cfg->enforce_mem ? h->type->mem_mib : 0;
         hv[i].cpu = h->util * 100;
-        hv[i].bandwidth = h->type->bandwidth / 2;
+        /* what a migration gets, as the model moves them */
+        hv[i].bandwidth = h->type->bandwidth *
+                          (s->cfg->model == PP_MIG_CLOUDSIM ? 0.5 :
+                           s->cfg->mig.bandwidth_share);
         hv[i].power = &h->type->power;
         hv[i].off = s->cfg->power_actions ?
                     h->suspended || s->last_t < h->awake_at : h->util == 0;
@@ -657,7 +665,7 @@ static void decide(Sim *s, const PpPolicyOps *ops, void *state,
         nv++;
     }
     PpClusterView view = {
-        .now = s->last_t, .last_relocation = -INFINITY,
+        .now = s->last_t, .last_relocation = s->last_relocation,
         .history_step = s->tr->step, .hosts = hv, .nhosts = s->nhosts,
         .vms = vv, .nvms = nv,
     };
@@ -670,6 +678,10 @@ static void decide(Sim *s, const PpPolicyOps *ops, void *state,
     r->decision_max_ms = MAX(r->decision_max_ms, ms);
     r->decisions++;
 
+    /* a suspend is wanted while the plans say so */
+    for (guint i = 0; i < s->nhosts; i++) {
+        s->host[i].suspend_pending = false;
+    }
     for (guint i = 0; s->cfg->power_actions && i < plan->power->len; i++) {
         PpPowerAction *a = plan->power->pdata[i];
         gpointer hp = g_hash_table_lookup(host_by_name, a->host);
@@ -716,6 +728,7 @@ static void decide(Sim *s, const PpPolicyOps *ops, void *state,
             continue;
         }
         start_move(s, v, to, m->method);
+        s->last_relocation = s->last_t;
         started = true;
     }
     if (started) {
@@ -826,11 +839,19 @@ bool pp_sim_run(const PpSimConfig *cfg, const PpTrace *trace,
     s.host = g_new0(SHost, s.nhosts + 1);
     s.host_names = g_new0(char *, s.nhosts + 1);
     s.resolve = g_array_new(FALSE, FALSE, sizeof(double));
+    s.last_relocation = -INFINITY;
+    if (ops->history) {
+        double step = 0;
+        s.hmax = ops->history(state, &step);
+    }
+    s.hmax = CLAMP(s.hmax, 1, 100000);
+    s.hist = g_new(float, (gsize)s.nvms * s.hmax + 1);
     guint block = (s.nvms + cfg->nvm_types - 1) / cfg->nvm_types;
     for (guint i = 0; i < s.nvms; i++) {
         guint type = cfg->vm_types_in_blocks ? i / block : i % cfg->nvm_types;
         s.vm[i].type = &cfg->vm_types[MIN(type, cfg->nvm_types - 1)];
         s.vm[i].mig_to = s.vm[i].mig_via = s.vm[i].src = -1;
+        s.vm[i].hist = s.hist + (gsize)i * s.hmax;
         g_hash_table_insert(vm_by_name, trace->names[i],
                             GINT_TO_POINTER(i + 1));
     }
@@ -953,6 +974,7 @@ out:
     }
     g_strfreev(s.host_names);
     g_array_unref(s.resolve);
+    g_free(s.hist);
     g_free(s.vm);
     g_free(s.host);
     return ok;

@@ -42,7 +42,7 @@ static int read_trace_file(const char *path, float *out, guint max,
                     "%s: not a text file", path);
         return -1;
     }
-    for (char *p = text, *nl; p && *p && n < max; p = nl ? nl + 1 : NULL) {
+    for (char *p = text, *nl; p && *p; p = nl ? nl + 1 : NULL) {
         nl = strchr(p, '\n');
         if (nl) {
             *nl = '\0';
@@ -51,6 +51,9 @@ static int read_trace_file(const char *path, float *out, guint max,
         g_strstrip(p);
         if (!*p) {
             continue;
+        }
+        if (n == max) {
+            return n + 1;           /* more than wanted: the caller says */
         }
         char *end;
         errno = 0;
@@ -72,7 +75,8 @@ PpTrace *pp_trace_load_planetlab(const char *dir, guint nsamples,
     g_autoptr(GDir) d = g_dir_open(dir, 0, errp);
     g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func(g_free);
     const char *e;
-    guint want = nsamples ? nsamples : 100000;
+    const guint cap = 100000;
+    guint want = nsamples ? nsamples : cap;
 
     if (!d) {
         return NULL;
@@ -91,7 +95,7 @@ PpTrace *pp_trace_load_planetlab(const char *dir, guint nsamples,
     g_ptr_array_sort(names, cmp_str);
 
     g_autoptr(PpTrace) t = g_new0(PpTrace, 1);
-    g_autofree float *buf = g_new(float, want);
+    g_autofree float *buf = g_new(float, want + 1);
     t->nvms = names->len;
     t->step = step;
     for (guint i = 0; i < names->len; i++) {
@@ -99,6 +103,15 @@ PpTrace *pp_trace_load_planetlab(const char *dir, guint nsamples,
         int n = read_trace_file(path, buf, want, errp);
         if (n < 0) {
             return NULL;
+        }
+        if ((guint)n > want) {
+            if (nsamples) {
+                n = nsamples;       /* --samples N: the first N */
+            } else {
+                g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                            "%s: more than %u samples", path, cap);
+                return NULL;
+            }
         }
         if (i == 0) {
             if (nsamples && (guint)n < nsamples) {
@@ -111,7 +124,14 @@ PpTrace *pp_trace_load_planetlab(const char *dir, guint nsamples,
             }
             t->nsamples = n;
             t->util = g_new(float, (gsize)t->nvms * t->nsamples);
-        } else if ((guint)n < t->nsamples) {
+        } else if ((guint)n != t->nsamples) {
+            if ((guint)n > t->nsamples) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                            "%s: %d samples, %s has %u (every file must "
+                            "have as many, or give --samples)", path, n,
+                            (char *)names->pdata[0], t->nsamples);
+                return NULL;
+            }
             goto short_file;
         }
         memcpy(t->util + (gsize)i * t->nsamples, buf,

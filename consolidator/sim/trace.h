@@ -26,9 +26,9 @@ static inline float pp_trace_at(const PpTrace *t, guint vm, guint k)
 
 /*
  * Load a PlanetLab directory: files in byte order of their names, each
- * with at least @nsamples lines (0: as many as the shortest file, which
- * must then be the same for all); values 0..100 (percent).  Errors name
- * the file and line.
+ * with at least @nsamples lines, of which the first @nsamples are read
+ * (0: all, and every file must have as many as the first); values
+ * 0..100 (percent).  Errors name the file and line.
  */
 PpTrace *pp_trace_load_planetlab(const char *dir, guint nsamples,
                                  double step, GError **errp);

@@ -149,6 +149,10 @@ static void test_errors_name_file_line_key(void **state)
                  "[host pm1] power_off: an empty command");
     expect_error("cpus = 1-2", "cpus = 1-2\nwake_delay = -1",
                  "[host pm1] wake_delay");
+    expect_error("cpus = 1-2", "cpus = 1-2\nwatts = 86, 90",
+                 "[host pm1] watts: expected 11 numbers");
+    expect_error("cpus = 1-2", "cpus = 1-2\nwatts = 86,89,92,96,99,102,106,"
+                 "108,112,110,117", "'110' is not a number of watts");
     expect_error("overload_cpu = 85", "overload_cpu = 85\nspare = 3",
                  "unknown key 'spare' for policy threshold");
 }

@@ -386,8 +386,8 @@ static void test_link_budget(void **state)
     assert_int_equal(p->moves->len, 0);
     g_autoptr(PpPlan) q = run("thr-mmt", "link_budget = 90", d, 2, w, 2);
     assert_int_equal(q->moves->len, 1);
-    /* hybrid's default is half a step: 150 s */
-    g_autoptr(PpPlan) r = run("hybrid", "step = 100", d, 2, w, 2);
+    /* hybrid's default is half the view's step (300 s here): 150 s */
+    g_autoptr(PpPlan) r = run("hybrid", "link_budget = 50", d, 2, w, 2);
     assert_int_equal(r->moves->len, 0);
     g_autoptr(PpPlan) s = run("hybrid", NULL, d, 2, w, 2);
     assert_int_equal(s->moves->len, 1);

@@ -231,8 +231,12 @@ static void test_trace_errors(void **state)
     assert_null(pp_trace_load_planetlab(dir, 0, 300, &err));
     g_clear_error(&err);
 
+    /* a longer file: an error, unless --samples says how many */
     assert_true(g_file_set_contents(f2, "1\n2\n3\n4\n", -1, NULL));
-    g_autoptr(PpTrace) t = pp_trace_load_planetlab(dir, 0, 300, &err);
+    assert_null(pp_trace_load_planetlab(dir, 0, 300, &err));
+    assert_non_null(strstr(err->message, "every file must have as many"));
+    g_clear_error(&err);
+    g_autoptr(PpTrace) t = pp_trace_load_planetlab(dir, 3, 300, &err);
     assert_non_null(t);
     assert_int_equal(t->nsamples, 3);
     assert_string_equal(t->names[0], "a vm");
