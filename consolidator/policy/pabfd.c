@@ -321,6 +321,8 @@ typedef struct Ctx {
     Host *h;
     guint hlen;             /* history samples per host array */
     guint *vm_host;         /* projected host per VM */
+    double *free;           /* per host: free capacity, -INFINITY when not
+                             * a target (a compact copy PABFD scans) */
     double *scratch;        /* hlen + a VM's worth of samples */
 } Ctx;
 
@@ -335,6 +337,11 @@ static double vm_hist(const Ctx *c, const PpVmView *vm, guint i)
     guint off = c->hlen - MIN(vm->nhistory, c->hlen);
 
     return i < off ? 0 : vm->history[vm->nhistory - (c->hlen - i)];
+}
+
+static void refresh_free(Ctx *c, const Host *h)
+{
+    c->free[h - c->h] = h->no_dst ? -INFINITY : h->cap - h->alloc;
 }
 
 static void host_add(Ctx *c, Host *h, guint vi, int sign)
@@ -357,7 +364,9 @@ static void host_add(Ctx *c, Host *h, guint vi, int sign)
             h->hist[i] += sign * vm_hist(c, vm, i);
         }
     }
+    refresh_free(c, h);
 }
+
 
 static void list_add(Host *h, guint vi)
 {
@@ -595,9 +604,11 @@ static Host *find_host(Ctx *c, guint vi)
     double best_diff = INFINITY;
 
     for (guint i = 0; i < c->view->nhosts; i++) {
+        if (c->free[i] < vm->cpu) {
+            continue;               /* full, or not a target */
+        }
         Host *h = &c->h[i];
-        if (h->no_dst || h->cap - h->alloc < vm->cpu ||
-            i == c->vm_host[vi] || !fits(h, vm)) {
+        if (h->no_dst || i == c->vm_host[vi] || !fits(h, vm)) {
             continue;
         }
         if (c->draining && c->link_budget > 0 &&
@@ -743,8 +754,9 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
     g_autofree Host *h = g_new0(Host, view->nhosts + 1);
     g_autofree double *hist = g_new0(double, (gsize)view->nhosts * hlen + 1);
     g_autofree double *scratch = g_new0(double, 2 * hlen + 2);
+    g_autofree double *free_cap = g_new(double, view->nhosts + 1);
     Ctx c = { .f = f, .view = view, .h = h, .hlen = hlen,
-              .vm_host = hidx, .scratch = scratch,
+              .vm_host = hidx, .scratch = scratch, .free = free_cap,
               .step = view->history_step > 0 ? view->history_step : f->step,
               .link_budget = f->link_budget };
     if (f->link_budget_auto) {
@@ -758,6 +770,7 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
                                                  : 100;
         h[i].hist = hist + (gsize)i * hlen;
         h[i].pnow = NAN;
+        free_cap[i] = h[i].cap;
     }
     /* A VM in flight counts on its target (where its load is going) and
      * stays where it goes; neither host is drained until it is there. */
@@ -794,6 +807,7 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
             continue;
         }
         h[i].over = h[i].no_src = h[i].no_dst = true;
+        refresh_free(&c, &h[i]);
         nover++;
         for (;;) {
             int vi = select_vm(&c, &h[i]);
@@ -860,6 +874,7 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
         bool off = view->hosts[i].off || !(u > 0);
         /* draining onto an empty host would not free one */
         h[i].no_dst = h[i].over || off || h[i].nvms == 0;
+        refresh_free(&c, &h[i]);
         if (!h[i].no_src && !h[i].busy && !off && u < f->underload &&
             h[i].nvms > 0) {
             src[nsrc++] = i;
@@ -883,6 +898,7 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
             }
         }
         u->no_src = u->no_dst = true;
+        refresh_free(&c, u);
         guint n = u->nvms, placed = 0;
         g_autofree guint *from_list = g_memdup2(u->vms, n * sizeof(guint));
         g_autofree double *dm = g_new(double, n + 1);
