@@ -66,6 +66,9 @@ static int opt_hot_track_ms;
 static int opt_window;          /* 0: QEMU's default */
 static gint64 opt_send_buffer;  /* bytes, 0: QEMU's default */
 static gint64 opt_pacing_rate;  /* bytes/s, 0: QEMU's default */
+static gint64 opt_max_postcopy_bw; /* bytes/s, 0: unlimited */
+static gboolean opt_no_access_log;
+static gboolean opt_count_faults;
 static char *opt_hot_set_in;
 static char *opt_hot_set_out;
 static int opt_pause_after_ms = -1; /* -1: no post-copy recovery */
@@ -141,6 +144,19 @@ static GOptionEntry entries[] = {
     { "pacing-rate", 0, 0, G_OPTION_ARG_INT64, &opt_pacing_rate,
       "our QEMU: pace the source's socket at this rate once post-copy "
       "starts (x-postcopy-pacing-rate; TCP only)", "BYTES_PER_S" },
+    { "max-postcopy-bandwidth", 0, 0, G_OPTION_ARG_INT64,
+      &opt_max_postcopy_bw,
+      "limit the source's post-copy background stream to this rate "
+      "(upstream's max-postcopy-bandwidth; default 0: unlimited)",
+      "BYTES_PER_S" },
+    { "no-access-log", 0, 0, G_OPTION_ARG_NONE, &opt_no_access_log,
+      "our QEMU: rank hot pages without TCG's access log, from the "
+      "signals KVM has too (x-hot-track-access=false)", NULL },
+    { "count-faults", 0, 0, G_OPTION_ARG_NONE, &opt_count_faults,
+      "count the pages the destination's vCPUs faulted on (every "
+      "userfault, from QEMU's postcopy_ram_fault_thread_request trace "
+      "event; works with any QEMU build that has the log trace backend)",
+      NULL },
     { "hot-set-in", 0, 0, G_OPTION_ARG_FILENAME, &opt_hot_set_in,
       "our QEMU: hand this hot set (JSON from --hot-set-out) to the source "
       "before migrating (x-set-hot-set; needs --hot-first)", "FILE" },
@@ -183,6 +199,11 @@ typedef struct Report {
                                  * across the switch (guest stall) */
     double back_to_90_ms;       /* switch -> first 0.5 s at >= 90% rate */
     double switch_delay_ms;     /* migrate command -> source STOP */
+    double rate_window;         /* workload rate from the migrate command
+                                 * to the switch (our tracking window) */
+    double window_ms;           /* guest time from migrate to the switch */
+    gint64 faulted_pages;       /* userfaults on the destination; -1 if
+                                 * not counted (--count-faults) */
     PpPostcopyStats pc;         /* our QEMU's counters, both sides */
     const char *rate_unit;
     gint64 verify_bad;          /* -1: not verified */
@@ -601,6 +622,9 @@ static void print_report(const Report *rp)
         D("longest-stall-ms", rp->longest_gap_ms);
         D("back-to-90-ms", rp->back_to_90_ms);
         D("switch-delay-ms", rp->switch_delay_ms);
+        D("rate-window", rp->rate_window);
+        D("window-ms", rp->window_ms);
+        I("faulted-pages", rp->faulted_pages);
         I("remote-faults", rp->pc.remote_faults);
         I("prefetched-pages", rp->pc.prefetched_pages);
         I("fault-latency-p50-us", rp->pc.fault_p50_us);
@@ -646,6 +670,10 @@ static void print_report(const Report *rp)
            " zero\n", "pages", rp->nonzero_pages, rp->zero_pages);
     printf("  %-28s %" G_GINT64_FORMAT "\n", "remote page requests",
            rp->postcopy_requests);
+    if (rp->faulted_pages >= 0) {
+        printf("  %-28s %" G_GINT64_FORMAT "\n", "pages faulted (dst)",
+               rp->faulted_pages);
+    }
     if (rp->blocktime_ms >= 0) {
         printf("  %-28s %" G_GINT64_FORMAT " ms\n", "guest blocked (dst)",
                rp->blocktime_ms);
@@ -674,6 +702,11 @@ static void print_report(const Report *rp)
     if (rp->rate_unit && !isnan(rp->rate_before) && !isnan(rp->rate_after)) {
         printf("  %-28s %.0f %s\n", "guest throughput before",
                rp->rate_before, rp->rate_unit);
+        if (!isnan(rp->rate_window) && rp->window_ms >= 100) {
+            printf("  %-28s %.0f %s (%.0f%% of before) for %.0f ms\n",
+                   "  migrate -> switch", rp->rate_window, rp->rate_unit,
+                   100.0 * rp->rate_window / rp->rate_before, rp->window_ms);
+        }
         printf("  %-28s %.0f %s (%.0f%% of before)\n",
                "  first second after", rp->rate_first_s, rp->rate_unit,
                100.0 * rp->rate_first_s / rp->rate_before);
@@ -805,20 +838,30 @@ static bool pause_and_recover(PpQmp *sq, PpQmp *dq, gint64 deadline,
     return qmp_simple(sq, "migrate", args, errp);
 }
 
+/* The trace event upstream and our QEMU emit for every userfault the
+ * destination's fault thread reads (--count-faults). */
+#define FAULT_EVENT "postcopy_ram_fault_thread_request"
+
 /*
- * QEMU arguments for --trace: the event patterns, and a log with
- * timestamps at DIR/trace.log (an absolute path: QEMU resolves -D
- * against its own working directory).  An empty vector without --trace.
+ * QEMU arguments for --trace (and, on the destination, --count-faults):
+ * the event patterns, and a log with timestamps at DIR/trace.log (an
+ * absolute path: QEMU resolves -D against its own working directory).
+ * An empty vector when nothing is traced.
  */
-static char **trace_args(const char *dir)
+static char **trace_args(const char *dir, bool destination)
 {
     GPtrArray *a = g_ptr_array_new();
+    bool count = destination && opt_count_faults;
 
     for (char **t = opt_trace; t && *t; t++) {
         g_ptr_array_add(a, g_strdup("-trace"));
         g_ptr_array_add(a, g_strdup(*t));
     }
-    if (opt_trace && *opt_trace) {
+    if (count) {
+        g_ptr_array_add(a, g_strdup("-trace"));
+        g_ptr_array_add(a, g_strdup(FAULT_EVENT));
+    }
+    if ((opt_trace && *opt_trace) || count) {
         g_autofree char *log = g_build_filename(dir, "trace.log", NULL);
 
         g_ptr_array_add(a, g_strdup("-D"));
@@ -828,6 +871,23 @@ static char **trace_args(const char *dir)
     }
     g_ptr_array_add(a, NULL);
     return (char **)g_ptr_array_free(a, FALSE);
+}
+
+/* Count the userfaults in the destination's trace log (--count-faults). */
+static bool count_faults(const char *dst_dir, gint64 *count, GError **errp)
+{
+    g_autofree char *path = g_build_filename(dst_dir, "trace.log", NULL);
+    g_autofree char *text = NULL;
+
+    if (!g_file_get_contents(path, &text, NULL, errp)) {
+        g_prefix_error(errp, "--count-faults: ");
+        return false;
+    }
+    *count = 0;
+    for (const char *p = text; (p = strstr(p, FAULT_EVENT)); p++) {
+        ++*count;
+    }
+    return true;
 }
 
 static bool run(Report *rp, GError **errp)
@@ -854,6 +914,8 @@ static bool run(Report *rp, GError **errp)
     rp->blocktime_ms = -1;
     rp->rate_before = rp->rate_after = rp->rate_first_s = NAN;
     rp->longest_gap_ms = rp->back_to_90_ms = rp->switch_delay_ms = NAN;
+    rp->rate_window = rp->window_ms = NAN;
+    rp->faulted_pages = -1;
     pp_postcopy_stats_init(&rp->pc);
     if ((opt_hot_track_ms > 0 || opt_hot_set_in) && !opt_hot_first) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
@@ -861,10 +923,10 @@ static bool run(Report *rp, GError **errp)
         return false;
     }
     if (opt_hot_track_ms < 0 || opt_window < 0 || opt_send_buffer < 0 ||
-        opt_pacing_rate < 0) {
+        opt_pacing_rate < 0 || opt_max_postcopy_bw < 0) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                    "--hot-track-ms, --window, --send-buffer and --pacing-rate "
-                    "must not be negative");
+                    "--hot-track-ms, --window, --send-buffer, --pacing-rate "
+                    "and --max-postcopy-bandwidth must not be negative");
         return false;
     }
     if (opt_pause_after_ms >= 0 && mode == MODE_PRECOPY) {
@@ -886,8 +948,8 @@ static bool run(Report *rp, GError **errp)
     }
     src_dir = g_build_filename(opt_run_dir, "src", NULL);
     dst_dir = g_build_filename(opt_run_dir, "dst", NULL);
-    src_trace = trace_args(src_dir);
-    dst_trace = trace_args(dst_dir);
+    src_trace = trace_args(src_dir, false);
+    dst_trace = trace_args(dst_dir, true);
 
     PpVmConfig cfg = {
         .name = "src",
@@ -969,6 +1031,14 @@ static bool run(Report *rp, GError **errp)
         json_object_object_add(params, "x-postcopy-pacing-rate",
                                json_object_new_int64(opt_pacing_rate));
     }
+    if (opt_max_postcopy_bw > 0) {
+        json_object_object_add(params, "max-postcopy-bandwidth",
+                               json_object_new_int64(opt_max_postcopy_bw));
+    }
+    if (opt_no_access_log) {
+        json_object_object_add(params, "x-hot-track-access",
+                               json_object_new_boolean(false));
+    }
     if (!qmp_simple(sq, "migrate-set-parameters", params, errp)) {
         return false;
     }
@@ -989,6 +1059,15 @@ static bool run(Report *rp, GError **errp)
     }
     json_object *out = json_object_new_object();
     json_object_object_add(out, "uri", json_object_new_string(mig_uri));
+    /* The guest's time when migrate is sent: its rate before the move is
+     * measured up to here, so that whatever the migration does before
+     * the switch (our tracking window) counts against it, not in the
+     * baseline. */
+    double t_migrate = NAN;
+    if (wl) {
+        g_autoptr(GPtrArray) recs = pp_records_load(pp_vm_serial_log(src));
+        t_migrate = last_record_time(recs);
+    }
     progress("migrating (%s)", opt_mode);
     gint64 start = g_get_monotonic_time();
     gint64 start_wall = g_get_real_time();
@@ -1132,14 +1211,17 @@ static bool run(Report *rp, GError **errp)
         for (guint i = 0; i < dst_recs->len; i++) {
             g_ptr_array_add(all, dst_recs->pdata[i]);
         }
-        rp->rate_before = workload_rate(all, t_switch - opt_settle, t_switch,
+        rp->rate_before = workload_rate(all, t_migrate - opt_settle,
+                                        t_migrate, &rp->rate_unit);
+        rp->window_ms = (t_switch - t_migrate) * 1000.0;
+        rp->rate_window = workload_rate(all, t_migrate, t_switch,
                                         &rp->rate_unit);
         rp->rate_after = workload_rate(all, t_switch, t_switch + opt_observe,
                                        &rp->rate_unit);
         rp->rate_first_s = workload_rate(all, t_switch, t_switch + 1.0,
                                          &rp->rate_unit);
         rp->longest_gap_ms = longest_gap(src_recs, dst_recs,
-                                         t_switch - opt_settle,
+                                         t_migrate - opt_settle,
                                          t_switch + opt_observe);
         rp->back_to_90_ms = back_to_rate(all, t_switch, opt_observe,
                                          0.9 * rp->rate_before);
@@ -1168,6 +1250,11 @@ static bool run(Report *rp, GError **errp)
     }
     pp_vm_stop(dst, 5000, NULL);
     pp_vm_stop(src, 5000, NULL);
+    /* QEMU has exited, so its trace log is complete. */
+    if (opt_count_faults && !count_faults(dst_dir, &rp->faulted_pages,
+                                          errp)) {
+        return false;
+    }
     return true;
 }
 

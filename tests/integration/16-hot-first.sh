@@ -17,9 +17,14 @@
 #     set (no tracking happened); this run traces the fault path (ppmig
 #     --trace) and tools/fault-trace.py follows requested pages from the
 #     destination's request to their placement;
+#     it also counts the pages the destination faulted on (ppmig
+#     --count-faults): at least one per request;
 #  3. a hot set of the wrong size is refused with a clear error and the
 #     guest is not migrated;
-#  4. a fault window out of QEMU's range is refused, naming the parameter.
+#  4. a fault window out of QEMU's range is refused, naming the parameter;
+#  5. without the access log (x-hot-track-access false: the signals KVM
+#     has), the window still ranks memverify's written pages and finds no
+#     page only read; every page verifies.
 . "$(dirname "$0")/lib.sh"
 run=$PP_BUILD/tests/run/16
 mkdir -p "$run"
@@ -74,7 +79,7 @@ nz=$(json_int "$OUT" nonzero-pages)
 echo "# 2: hot set handed in, no tracking, fault path traced"
 migrate_verified 16b "${ours[@]}" --hot-set-in "$hot" \
     --trace postcopy_ram_fault_thread_request --trace postcopy_page_req_del \
-    --trace migrate_handle_rp_req_pages --trace get_queued_page
+    --trace migrate_handle_rp_req_pages --trace get_queued_page --count-faults
 [ "$(json_int "$OUT" hot-tracked-ms)" = 0 ] ||
     fail "expected no tracking window with a handed-in hot set"
 handed=$(json_int "$OUT" hot-pages)
@@ -83,6 +88,9 @@ handed=$(json_int "$OUT" hot-pages)
     fail "handed in $tracked hot pages, the push list had ${handed:-?}"
 
 faults=$(json_int "$OUT" remote-faults)
+faulted=$(json_int "$OUT" faulted-pages)
+[ "${faulted:--1}" -ge "${faults:-0}" ] ||
+    fail "the destination made $faults requests but ppmig counted ${faulted:-?} pages faulted"
 trace=$("$PP_TOP/tools/fault-trace.py" "$PP_BUILD/tests/run/16b") ||
     fail "fault-trace.py failed: $trace"
 echo "$trace"
@@ -111,3 +119,12 @@ fi
 echo "$out" | grep -q "x-postcopy-window" ||
     fail "expected an error naming x-postcopy-window, got: $out"
 echo "ok: bad window refused"
+
+echo "# 5: no access log: ranked from writes only, as under KVM"
+migrate_verified 16e "${ours[@]}" --hot-track-ms 300 --no-access-log
+kvmlike=$(json_int "$OUT" hot-pages)
+[ "${kvmlike:-0}" -gt 1000 ] ||
+    fail "expected the written pages ranked without the access log, got ${kvmlike:-?}"
+[ "$(json_int "$OUT" hot-pages-read-only)" = 0 ] ||
+    fail "x-hot-track-access false still found pages only read"
+echo "ok: $kvmlike hot pages from the dirty log alone"
