@@ -58,6 +58,17 @@ def fault_wait(r):
     return r["blocktime-ms"] / n
 
 
+def faults_per_work(r):
+    # Pages faulted per second of the guest's normal work done in the 5 s
+    # observed after the switch: a build whose faults are so slow that
+    # the guest hardly runs faults rarely, and this says so.
+    n = r.get("faulted-pages")
+    if n is None or n < 0 or r.get("rate-after") is None or not r.get("rate-before"):
+        return None
+    work_s = OBSERVE_MS / 1000.0 * r["rate-after"] / r["rate-before"]
+    return n / work_s if work_s > 0 else None
+
+
 def p90(v):
     s = sorted(v)
     return s[max(0, math.ceil(0.9 * len(s)) - 1)]
@@ -70,6 +81,7 @@ METRICS = [
     ("pages faulted", "", lambda r: (r.get("faulted-pages")
                                      if (r.get("faulted-pages") or -1) >= 0 else None),
      statistics.median),
+    ("faults/work-s", "", faults_per_work, statistics.median),
     ("work lost 5 s", "%", work_lost, statistics.median),
     ("longest stall", "ms", lambda r: r.get("longest-stall-ms"), statistics.median),
     ("stall p90", "ms", lambda r: r.get("longest-stall-ms"), p90),
@@ -95,7 +107,7 @@ def is_baseline(c):
 def short(c):
     s = c.replace("upstream-", "up-")
     if len(s) > 12:
-        s = s.replace("preempt", "pre")
+        s = s.replace("preempt", "pre").replace("kvmlike", "kvm")
     return s[:12]
 
 
@@ -213,7 +225,7 @@ def main():
             continue
         head = "  %-17s" % "ratio"
         for o, b in cols:
-            head += " %-*s" % (rcol, "%s/%s" % (o[:12], "best-up" if b is None else b[:8]))
+            head += " %-*s" % (rcol, "%s/%s" % (short(o), "best-up" if b is None else short(b)))
         print(head.rstrip())
         for name, stat, vals, st in rows:
             line = "  %-17s" % name

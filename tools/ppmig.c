@@ -60,6 +60,8 @@ static int opt_timeout = 300;
 static char *opt_src_netns;
 static char *opt_dst_netns;
 static char *opt_dst_addr;
+static char *opt_src_addr;
+static int opt_moves = 1;
 static gboolean opt_preempt;
 static gboolean opt_hot_first;
 static int opt_hot_track_ms;
@@ -71,6 +73,7 @@ static gboolean opt_no_access_log;
 static gboolean opt_count_faults;
 static char *opt_hot_set_in;
 static char *opt_hot_set_out;
+static char *opt_dst_hot_set_out;
 static int opt_pause_after_ms = -1; /* -1: no post-copy recovery */
 static char **opt_trace;            /* QEMU -trace patterns, both sides */
 static gboolean opt_json;
@@ -127,6 +130,15 @@ static GOptionEntry entries[] = {
     { "dst-addr", 0, 0, G_OPTION_ARG_STRING, &opt_dst_addr,
       "migrate over TCP to this address of the destination (default: a "
       "unix socket)", "IP" },
+    { "src-addr", 0, 0, G_OPTION_ARG_STRING, &opt_src_addr,
+      "with --moves 2 over TCP: the source host's address, where the "
+      "second move's destination listens", "IP" },
+    { "moves", 0, 0, G_OPTION_ARG_INT, &opt_moves,
+      "migrate the guest N times (1 or 2; default 1).  2: after the "
+      "first move and the observation, move it again, back to a new QEMU "
+      "on the source's CPUs and network namespace; the report describes "
+      "the second move, whose source is the QEMU the guest arrived in "
+      "(a VM that moved before: it keeps its fault record)", "N" },
     { "preempt", 0, 0, G_OPTION_ARG_NONE, &opt_preempt,
       "enable the postcopy-preempt capability on both sides", NULL },
     { "hot-first", 0, 0, G_OPTION_ARG_NONE, &opt_hot_first,
@@ -163,6 +175,10 @@ static GOptionEntry entries[] = {
     { "hot-set-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_hot_set_out,
       "our QEMU: after the migration, write the source's hot set "
       "(x-query-hot-set) to FILE", "FILE" },
+    { "dst-hot-set-out", 0, 0, G_OPTION_ARG_FILENAME, &opt_dst_hot_set_out,
+      "our QEMU: after the migration, write the destination's hot set "
+      "(x-query-hot-set: the pages its guest faulted on, in fault "
+      "order) to FILE", "FILE" },
     { "pause-after-ms", 0, 0, G_OPTION_ARG_INT, &opt_pause_after_ms,
       "post-copy recovery: MS after the switch, break the migration with "
       "migrate-pause, then resume it on a new channel (migrate-recover, "
@@ -633,6 +649,7 @@ static void print_report(const Report *rp)
         I("last-fault-ms", rp->pc.last_fault_ms);
         I("hot-pages", rp->pc.hot_pages);
         I("hot-pages-read-only", rp->pc.hot_read_only);
+        I("hot-pages-faulted", rp->pc.hot_faulted);
         I("hot-pages-pushed", rp->pc.hot_pushed);
         I("hot-pushed-ms", rp->pc.hot_pushed_ms);
         I("hot-tracked-ms", rp->pc.hot_tracked_ms);
@@ -690,10 +707,12 @@ static void print_report(const Report *rp)
     }
     if (rp->pc.hot_pages > 0) {
         printf("  %-28s %" G_GINT64_FORMAT " pages (%" G_GINT64_FORMAT
-               " only read; tracked %" G_GINT64_FORMAT " ms), %"
+               " only read, %" G_GINT64_FORMAT " faulted after the last "
+               "move; tracked %" G_GINT64_FORMAT " ms), %"
                G_GINT64_FORMAT " pushed, done at %" G_GINT64_FORMAT " ms\n",
                "hot set (src)", rp->pc.hot_pages, rp->pc.hot_read_only,
-               rp->pc.hot_tracked_ms, rp->pc.hot_pushed, rp->pc.hot_pushed_ms);
+               MAX(rp->pc.hot_faulted, 0), rp->pc.hot_tracked_ms,
+               rp->pc.hot_pushed, rp->pc.hot_pushed_ms);
     }
     if (rp->pc.dst_loaded_us >= 0) {
         printf("  %-28s %" G_GINT64_FORMAT " us after the switch\n",
@@ -737,11 +756,11 @@ static void print_report(const Report *rp)
  * --dst-addr, port 0, then read back the port it got; else on the unix
  * socket @sock in the run directory.  Returns the URI to connect to.
  */
-static char *dst_listen(PpQmp *dq, const char *cmd, const char *sock,
-                        GError **errp)
+static char *dst_listen(PpQmp *dq, const char *addr, const char *cmd,
+                        const char *sock, GError **errp)
 {
-    g_autofree char *uri = opt_dst_addr ?
-        g_strdup_printf("tcp:%s:0", opt_dst_addr) :
+    g_autofree char *uri = addr ?
+        g_strdup_printf("tcp:%s:0", addr) :
         g_strdup_printf("unix:%s/%s", opt_run_dir, sock);
     json_object *args = json_object_new_object();
 
@@ -749,7 +768,7 @@ static char *dst_listen(PpQmp *dq, const char *cmd, const char *sock,
     if (!qmp_simple(dq, cmd, args, errp)) {
         return NULL;
     }
-    if (opt_dst_addr) {
+    if (addr) {
         g_autoptr(json_object) di = pp_qmp_execute(dq, "query-migrate", NULL,
                                                    QMP_TIMEOUT_MS, errp);
         const char *port = di ? pp_mig_listen_port(di, errp) : NULL;
@@ -757,7 +776,7 @@ static char *dst_listen(PpQmp *dq, const char *cmd, const char *sock,
         if (!port) {
             return NULL;
         }
-        return g_strdup_printf("tcp:%s:%s", opt_dst_addr, port);
+        return g_strdup_printf("tcp:%s:%s", addr, port);
     }
     return g_steal_pointer(&uri);
 }
@@ -807,8 +826,8 @@ static json_object *wait_mig_status(PpQmp *qmp, const char *side,
  * destination listen again (migrate-recover) and resume the source on
  * the new channel (migrate with resume=true).
  */
-static bool pause_and_recover(PpQmp *sq, PpQmp *dq, gint64 deadline,
-                              GError **errp)
+static bool pause_and_recover(PpQmp *sq, PpQmp *dq, const char *addr,
+                              gint64 deadline, GError **errp)
 {
     g_autofree char *uri = NULL;
     json_object *args;
@@ -827,7 +846,7 @@ static bool pause_and_recover(PpQmp *sq, PpQmp *dq, gint64 deadline,
     if (!dst_paused) {
         return false;
     }
-    uri = dst_listen(dq, "migrate-recover", "mig-recover.sock", errp);
+    uri = dst_listen(dq, addr, "migrate-recover", "mig-recover.sock", errp);
     if (!uri) {
         return false;
     }
@@ -890,20 +909,261 @@ static bool count_faults(const char *dst_dir, gint64 *count, GError **errp)
     return true;
 }
 
+/*
+ * One move of the guest from @from to @to (QMP @fq and @tq; @to started
+ * with -incoming defer, listening on @addr over TCP or on unix socket
+ * @sock): capabilities and parameters on both sides, the migration, and
+ * what the guest did around it.  Fills @rp; @first says whether this is
+ * the guest's first move (a hot set is handed in only then).
+ */
+static bool move(Report *rp, MigMode mode, double after, bool first,
+                 PpVm *from, PpQmp *fq, PpVm *to, PpQmp *tq,
+                 const char *addr, const char *sock, GError **errp)
+{
+    g_autofree char *mig_uri = NULL;
+    const char *wl = workload_name();
+    int timeout_ms = opt_timeout * 1000;
+
+    /* What the report says of a move is of this one. */
+    rp->postcopy_switched = false;
+    rp->recovered = false;
+
+    /* Capabilities and parameters on both sides. */
+    if (!qmp_simple(fq, "migrate-set-capabilities", caps_args(mode, false),
+                    errp) ||
+        !qmp_simple(tq, "migrate-set-capabilities", caps_args(mode, true),
+                    errp)) {
+        return false;
+    }
+    json_object *params = json_object_new_object();
+    json_object_object_add(params, "max-bandwidth", json_object_new_int64(
+                               (gint64)opt_max_bandwidth * 1048576));
+    if (opt_downtime_ms > 0) {
+        json_object_object_add(params, "downtime-limit",
+                               json_object_new_int64(opt_downtime_ms));
+    }
+    if (opt_hot_track_ms > 0) {
+        json_object_object_add(params, "x-hot-track-ms",
+                               json_object_new_int64(opt_hot_track_ms));
+    }
+    if (opt_send_buffer > 0) {
+        json_object_object_add(params, "x-postcopy-send-buffer",
+                               json_object_new_int64(opt_send_buffer));
+    }
+    if (opt_pacing_rate > 0) {
+        json_object_object_add(params, "x-postcopy-pacing-rate",
+                               json_object_new_int64(opt_pacing_rate));
+    }
+    if (opt_max_postcopy_bw > 0) {
+        json_object_object_add(params, "max-postcopy-bandwidth",
+                               json_object_new_int64(opt_max_postcopy_bw));
+    }
+    if (opt_no_access_log) {
+        json_object_object_add(params, "x-hot-track-access",
+                               json_object_new_boolean(false));
+    }
+    if (!qmp_simple(fq, "migrate-set-parameters", params, errp)) {
+        return false;
+    }
+    if (opt_window > 0) {
+        json_object *dp = json_object_new_object();
+        json_object_object_add(dp, "x-postcopy-window",
+                               json_object_new_int64(opt_window));
+        if (!qmp_simple(tq, "migrate-set-parameters", dp, errp)) {
+            return false;
+        }
+    }
+    if (first && opt_hot_set_in && !hand_in_hot_set(fq, opt_hot_set_in,
+                                                     errp)) {
+        return false;
+    }
+    mig_uri = dst_listen(tq, addr, "migrate-incoming", sock, errp);
+    if (!mig_uri) {
+        return false;
+    }
+    json_object *out = json_object_new_object();
+    json_object_object_add(out, "uri", json_object_new_string(mig_uri));
+    /* The guest's time when migrate is sent: its rate before the move is
+     * measured up to here, so that whatever the migration does before
+     * the switch (our tracking window) counts against it, not in the
+     * baseline. */
+    double t_migrate = NAN;
+    if (wl) {
+        g_autoptr(GPtrArray) recs = pp_records_load(pp_vm_serial_log(from));
+        t_migrate = last_record_time(recs);
+    }
+    progress("migrating (%s)", opt_mode);
+    gint64 start = g_get_monotonic_time();
+    gint64 start_wall = g_get_real_time();
+    if (!qmp_simple(fq, "migrate", out, errp)) {
+        return false;
+    }
+    rp->status = "active";
+
+    bool postcopy_asked = false;
+    gint64 switched_at = 0;
+    gint64 deadline = start + (gint64)timeout_ms * 1000;
+    g_autoptr(json_object) info = NULL;
+    for (;;) {
+        if ((mode == MODE_POSTCOPY || mode == MODE_POSTCOPY_AFTER) &&
+            !postcopy_asked &&
+            (mode == MODE_POSTCOPY ||
+             g_get_monotonic_time() - start >= after * G_USEC_PER_SEC)) {
+            GError *err = NULL;
+            if (!qmp_simple(fq, "migrate-start-postcopy", NULL, &err)) {
+                /* Pre-copy may have finished first: not an error. */
+                progress("migrate-start-postcopy: %s", err->message);
+                g_error_free(err);
+            }
+            postcopy_asked = true;
+        }
+        g_clear_pointer(&info, json_object_put);
+        info = pp_qmp_execute(fq, "query-migrate", NULL, QMP_TIMEOUT_MS, errp);
+        if (!info) {
+            return false;
+        }
+        const char *st = jget_str(info, "status");
+        if (strcmp(st, "postcopy-active") == 0 ||
+            (mode == MODE_POSTCOPY_INSTANT && strcmp(st, "completed") == 0 &&
+             pp_json_int(info, "ram", "postcopy-bytes") > 0)) {
+            rp->postcopy_switched = true;
+            if (!switched_at) {
+                switched_at = g_get_monotonic_time();
+            }
+        }
+        if (strcmp(st, "completed") == 0) {
+            if (opt_pause_after_ms >= 0 && !rp->recovered) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                            "post-copy completed before the pause at %d ms "
+                            "after the switch", opt_pause_after_ms);
+                return false;
+            }
+            break;
+        }
+        if (opt_pause_after_ms >= 0 && !rp->recovered &&
+            strcmp(st, "postcopy-active") == 0 &&
+            g_get_monotonic_time() - switched_at >=
+            (gint64)opt_pause_after_ms * 1000) {
+            if (!pause_and_recover(fq, tq, addr, deadline, errp)) {
+                rp->status = "failed";
+                return false;
+            }
+            rp->recovered = true;
+            continue;
+        }
+        if (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0) {
+            rp->status = "failed";
+            g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                        "migration %s: %s", st, jget_str(info, "error-desc"));
+            return false;
+        }
+        if (g_get_monotonic_time() > deadline) {
+            g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
+                        "migration did not complete within %d s (status %s)",
+                        opt_timeout, st);
+            qmp_simple(fq, "migrate_cancel", NULL, NULL);
+            return false;
+        }
+        g_usleep(50 * 1000);
+    }
+    rp->status = "completed";
+    rp->total_ms = pp_json_int(info, "total-time", NULL);
+    rp->downtime_ms = pp_json_int(info, "downtime", NULL);
+    rp->transferred = pp_json_int(info, "ram", "transferred");
+    rp->precopy_bytes = pp_json_int(info, "ram", "precopy-bytes");
+    rp->downtime_bytes = pp_json_int(info, "ram", "downtime-bytes");
+    rp->postcopy_bytes = pp_json_int(info, "ram", "postcopy-bytes");
+    rp->postcopy_requests = pp_json_int(info, "ram", "postcopy-requests");
+    rp->nonzero_pages = pp_json_int(info, "ram", "normal");
+    rp->zero_pages = pp_json_int(info, "ram", "duplicate");
+    pp_postcopy_stats_init(&rp->pc);
+    pp_postcopy_stats_update(&rp->pc, info, NULL);
+
+    /* The destination finishes on its own schedule (post-copy: when the
+     * last page has arrived and the source's stream ended). */
+    g_autoptr(json_object) di = wait_mig_status(tq, "destination",
+                                                "completed", deadline, errp);
+    if (!di) {
+        return false;
+    }
+    rp->blocktime_ms = pp_json_int(di, "postcopy-blocktime", NULL);
+    pp_postcopy_stats_update(&rp->pc, di, NULL);
+
+    g_autoptr(json_object) stop = pp_qmp_next_event(fq, "STOP", 5000, errp);
+    if (!stop) {
+        return false;
+    }
+    g_autoptr(json_object) resume = pp_qmp_next_event(tq, "RESUME", 5000,
+                                                      errp);
+    if (!resume) {
+        return false;
+    }
+    rp->switchover_ms = (pp_qmp_event_time_us(resume) -
+                         pp_qmp_event_time_us(stop)) / 1000.0;
+    rp->switch_delay_ms = (pp_qmp_event_time_us(stop) - start_wall) / 1000.0;
+    progress("completed in %" G_GINT64_FORMAT " ms; switchover %.1f ms",
+             rp->total_ms, rp->switchover_ms);
+
+    /* Watch the guest on the destination. */
+    g_autoptr(GPtrArray) src_recs = pp_records_load(pp_vm_serial_log(from));
+    double t_switch = last_record_time(src_recs);
+    g_usleep((gulong)(opt_observe * G_USEC_PER_SEC));
+    g_autoptr(json_object) status = pp_qmp_execute(tq, "query-status", NULL,
+                                                   QMP_TIMEOUT_MS, errp);
+    if (!status) {
+        return false;
+    }
+    g_autoptr(GPtrArray) dst_recs = pp_records_load(pp_vm_serial_log(to));
+    /* With a workload, the guest must also have printed on the
+     * destination (an idle guest prints nothing after "ready"). */
+    rp->guest_running = strcmp(jget_str(status, "status"), "running") == 0 &&
+                        (!wl || dst_recs->len > 0);
+    if (!rp->guest_running) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
+                    "guest is not running on the destination (status '%s', "
+                    "%u console records)", jget_str(status, "status"),
+                    dst_recs->len);
+        return false;
+    }
+    if (wl) {
+        g_autoptr(GPtrArray) all = g_ptr_array_new();
+        for (guint i = 0; i < src_recs->len; i++) {
+            g_ptr_array_add(all, src_recs->pdata[i]);
+        }
+        for (guint i = 0; i < dst_recs->len; i++) {
+            g_ptr_array_add(all, dst_recs->pdata[i]);
+        }
+        rp->rate_before = workload_rate(all, t_migrate - opt_settle,
+                                        t_migrate, &rp->rate_unit);
+        rp->window_ms = (t_switch - t_migrate) * 1000.0;
+        rp->rate_window = workload_rate(all, t_migrate, t_switch,
+                                        &rp->rate_unit);
+        rp->rate_after = workload_rate(all, t_switch, t_switch + opt_observe,
+                                       &rp->rate_unit);
+        rp->rate_first_s = workload_rate(all, t_switch, t_switch + 1.0,
+                                         &rp->rate_unit);
+        rp->longest_gap_ms = longest_gap(src_recs, dst_recs,
+                                         t_migrate - opt_settle,
+                                         t_switch + opt_observe);
+        rp->back_to_90_ms = back_to_rate(all, t_switch, opt_observe,
+                                         0.9 * rp->rate_before);
+    }
+    return true;
+}
+
 static bool run(Report *rp, GError **errp)
 {
     MigMode mode;
     double after = 0;
     g_autofree char *append = pp_guest_cmdline(opt_workload, (guint64)opt_fill,
                                                errp);
-    g_autofree char *src_dir = NULL, *dst_dir = NULL, *mig_uri = NULL;
+    g_autofree char *src_dir = NULL, *dst_dir = NULL;
     g_auto(GStrv) src_trace = NULL, dst_trace = NULL;
     g_autoptr(PpVm) src = NULL, dst = NULL;
     g_autoptr(PpQmp) sq = NULL, dq = NULL;
     const char *wl = workload_name();
     const char *default_fw[] = { "/usr/share/seabios", "/usr/share/qemu",
                                  "/usr/lib/ipxe/qemu", NULL };
-    int timeout_ms = opt_timeout * 1000;
 
     if (!append || !parse_mode(&mode, &after, errp)) {
         return false;
@@ -940,6 +1200,17 @@ static bool run(Report *rp, GError **errp)
                     "--verify and --corrupt-page need --workload memverify");
         return false;
     }
+    if (opt_moves < 1 || opt_moves > 2) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "--moves must be 1 or 2, not %d", opt_moves);
+        return false;
+    }
+    if (opt_moves == 2 && !opt_dst_addr != !opt_src_addr) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "--moves 2 over TCP needs both --dst-addr and "
+                    "--src-addr (or neither, for unix sockets)");
+        return false;
+    }
     if (!opt_run_dir) {
         opt_run_dir = g_dir_make_tmp("ppmig-XXXXXX", errp);
         if (!opt_run_dir) {
@@ -947,9 +1218,7 @@ static bool run(Report *rp, GError **errp)
         }
     }
     src_dir = g_build_filename(opt_run_dir, "src", NULL);
-    dst_dir = g_build_filename(opt_run_dir, "dst", NULL);
     src_trace = trace_args(src_dir, false);
-    dst_trace = trace_args(dst_dir, true);
 
     PpVmConfig cfg = {
         .name = "src",
@@ -990,244 +1259,53 @@ static bool run(Report *rp, GError **errp)
         return false;
     }
 
-    cfg.name = "dst";
-    cfg.cpus = opt_dst_cpus;
-    cfg.netns = opt_dst_netns;
-    cfg.run_dir = dst_dir;
-    cfg.incoming_defer = true;
-    cfg.extra_args = (const char *const *)dst_trace;
-    dst = pp_vm_start(&cfg, 30000, errp);
-    if (!dst) {
-        return false;
-    }
-    dq = pp_qmp_connect(pp_vm_qmp_path(dst), QMP_TIMEOUT_MS, errp);
-    if (!dq) {
-        return false;
-    }
+    for (int m = 0; m < opt_moves; m++) {
+        /* The second move goes back to the source's host. */
+        bool back = m % 2;
 
-    /* Capabilities and parameters on both sides. */
-    if (!qmp_simple(sq, "migrate-set-capabilities", caps_args(mode, false),
-                    errp) ||
-        !qmp_simple(dq, "migrate-set-capabilities", caps_args(mode, true),
-                    errp)) {
-        return false;
-    }
-    json_object *params = json_object_new_object();
-    json_object_object_add(params, "max-bandwidth", json_object_new_int64(
-                               (gint64)opt_max_bandwidth * 1048576));
-    if (opt_downtime_ms > 0) {
-        json_object_object_add(params, "downtime-limit",
-                               json_object_new_int64(opt_downtime_ms));
-    }
-    if (opt_hot_track_ms > 0) {
-        json_object_object_add(params, "x-hot-track-ms",
-                               json_object_new_int64(opt_hot_track_ms));
-    }
-    if (opt_send_buffer > 0) {
-        json_object_object_add(params, "x-postcopy-send-buffer",
-                               json_object_new_int64(opt_send_buffer));
-    }
-    if (opt_pacing_rate > 0) {
-        json_object_object_add(params, "x-postcopy-pacing-rate",
-                               json_object_new_int64(opt_pacing_rate));
-    }
-    if (opt_max_postcopy_bw > 0) {
-        json_object_object_add(params, "max-postcopy-bandwidth",
-                               json_object_new_int64(opt_max_postcopy_bw));
-    }
-    if (opt_no_access_log) {
-        json_object_object_add(params, "x-hot-track-access",
-                               json_object_new_boolean(false));
-    }
-    if (!qmp_simple(sq, "migrate-set-parameters", params, errp)) {
-        return false;
-    }
-    if (opt_window > 0) {
-        json_object *dp = json_object_new_object();
-        json_object_object_add(dp, "x-postcopy-window",
-                               json_object_new_int64(opt_window));
-        if (!qmp_simple(dq, "migrate-set-parameters", dp, errp)) {
+        if (m > 0) {
+            /* The guest runs on dst now; its old QEMU only holds a CPU. */
+            pp_vm_stop(src, 5000, NULL);
+            g_clear_pointer(&sq, pp_qmp_free);
+            g_clear_pointer(&src, pp_vm_free);
+            src = g_steal_pointer(&dst);
+            sq = g_steal_pointer(&dq);
+            g_clear_pointer(&dst_trace, g_strfreev);
+            g_clear_pointer(&dst_dir, g_free);
+            progress("moving the guest again");
+        }
+        dst_dir = g_build_filename(opt_run_dir, m ? "dst2" : "dst", NULL);
+        dst_trace = trace_args(dst_dir, true);
+        cfg.name = m ? "dst2" : "dst";
+        cfg.cpus = back ? opt_src_cpus : opt_dst_cpus;
+        cfg.netns = back ? opt_src_netns : opt_dst_netns;
+        cfg.run_dir = dst_dir;
+        cfg.incoming_defer = true;
+        cfg.extra_args = (const char *const *)dst_trace;
+        dst = pp_vm_start(&cfg, 30000, errp);
+        if (!dst) {
+            return false;
+        }
+        dq = pp_qmp_connect(pp_vm_qmp_path(dst), QMP_TIMEOUT_MS, errp);
+        if (!dq) {
+            return false;
+        }
+        if (!move(rp, mode, after, m == 0, src, sq, dst, dq,
+                  back ? opt_src_addr : opt_dst_addr,
+                  m ? "mig2.sock" : "mig.sock", errp)) {
             return false;
         }
     }
-    if (opt_hot_set_in && !hand_in_hot_set(sq, opt_hot_set_in, errp)) {
-        return false;
-    }
-    mig_uri = dst_listen(dq, "migrate-incoming", "mig.sock", errp);
-    if (!mig_uri) {
-        return false;
-    }
-    json_object *out = json_object_new_object();
-    json_object_object_add(out, "uri", json_object_new_string(mig_uri));
-    /* The guest's time when migrate is sent: its rate before the move is
-     * measured up to here, so that whatever the migration does before
-     * the switch (our tracking window) counts against it, not in the
-     * baseline. */
-    double t_migrate = NAN;
-    if (wl) {
-        g_autoptr(GPtrArray) recs = pp_records_load(pp_vm_serial_log(src));
-        t_migrate = last_record_time(recs);
-    }
-    progress("migrating (%s)", opt_mode);
-    gint64 start = g_get_monotonic_time();
-    gint64 start_wall = g_get_real_time();
-    if (!qmp_simple(sq, "migrate", out, errp)) {
-        return false;
-    }
-    rp->status = "active";
-
-    bool postcopy_asked = false;
-    gint64 switched_at = 0;
-    gint64 deadline = start + (gint64)timeout_ms * 1000;
-    g_autoptr(json_object) info = NULL;
-    for (;;) {
-        if ((mode == MODE_POSTCOPY || mode == MODE_POSTCOPY_AFTER) &&
-            !postcopy_asked &&
-            (mode == MODE_POSTCOPY ||
-             g_get_monotonic_time() - start >= after * G_USEC_PER_SEC)) {
-            GError *err = NULL;
-            if (!qmp_simple(sq, "migrate-start-postcopy", NULL, &err)) {
-                /* Pre-copy may have finished first: not an error. */
-                progress("migrate-start-postcopy: %s", err->message);
-                g_error_free(err);
-            }
-            postcopy_asked = true;
-        }
-        g_clear_pointer(&info, json_object_put);
-        info = pp_qmp_execute(sq, "query-migrate", NULL, QMP_TIMEOUT_MS, errp);
-        if (!info) {
-            return false;
-        }
-        const char *st = jget_str(info, "status");
-        if (strcmp(st, "postcopy-active") == 0 ||
-            (mode == MODE_POSTCOPY_INSTANT && strcmp(st, "completed") == 0 &&
-             pp_json_int(info, "ram", "postcopy-bytes") > 0)) {
-            rp->postcopy_switched = true;
-            if (!switched_at) {
-                switched_at = g_get_monotonic_time();
-            }
-        }
-        if (strcmp(st, "completed") == 0) {
-            if (opt_pause_after_ms >= 0 && !rp->recovered) {
-                g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
-                            "post-copy completed before the pause at %d ms "
-                            "after the switch", opt_pause_after_ms);
-                return false;
-            }
-            break;
-        }
-        if (opt_pause_after_ms >= 0 && !rp->recovered &&
-            strcmp(st, "postcopy-active") == 0 &&
-            g_get_monotonic_time() - switched_at >=
-            (gint64)opt_pause_after_ms * 1000) {
-            if (!pause_and_recover(sq, dq, deadline, errp)) {
-                rp->status = "failed";
-                return false;
-            }
-            rp->recovered = true;
-            continue;
-        }
-        if (strcmp(st, "failed") == 0 || strcmp(st, "cancelled") == 0) {
-            rp->status = "failed";
-            g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
-                        "migration %s: %s", st, jget_str(info, "error-desc"));
-            return false;
-        }
-        if (g_get_monotonic_time() > deadline) {
-            g_set_error(errp, PP_ERROR, PP_ERROR_TIMEOUT,
-                        "migration did not complete within %d s (status %s)",
-                        opt_timeout, st);
-            qmp_simple(sq, "migrate_cancel", NULL, NULL);
-            return false;
-        }
-        g_usleep(50 * 1000);
-    }
-    rp->status = "completed";
-    rp->total_ms = pp_json_int(info, "total-time", NULL);
-    rp->downtime_ms = pp_json_int(info, "downtime", NULL);
-    rp->transferred = pp_json_int(info, "ram", "transferred");
-    rp->precopy_bytes = pp_json_int(info, "ram", "precopy-bytes");
-    rp->downtime_bytes = pp_json_int(info, "ram", "downtime-bytes");
-    rp->postcopy_bytes = pp_json_int(info, "ram", "postcopy-bytes");
-    rp->postcopy_requests = pp_json_int(info, "ram", "postcopy-requests");
-    rp->nonzero_pages = pp_json_int(info, "ram", "normal");
-    rp->zero_pages = pp_json_int(info, "ram", "duplicate");
-    pp_postcopy_stats_update(&rp->pc, info, NULL);
     if (opt_hot_set_out && !save_hot_set(sq, opt_hot_set_out, errp)) {
         return false;
     }
-
-    /* The destination finishes on its own schedule (post-copy: when the
-     * last page has arrived and the source's stream ended). */
-    g_autoptr(json_object) di = wait_mig_status(dq, "destination",
-                                                "completed", deadline, errp);
-    if (!di) {
+    if (opt_dst_hot_set_out && !save_hot_set(dq, opt_dst_hot_set_out, errp)) {
         return false;
-    }
-    rp->blocktime_ms = pp_json_int(di, "postcopy-blocktime", NULL);
-    pp_postcopy_stats_update(&rp->pc, di, NULL);
-
-    g_autoptr(json_object) stop = pp_qmp_next_event(sq, "STOP", 5000, errp);
-    if (!stop) {
-        return false;
-    }
-    g_autoptr(json_object) resume = pp_qmp_next_event(dq, "RESUME", 5000,
-                                                      errp);
-    if (!resume) {
-        return false;
-    }
-    rp->switchover_ms = (pp_qmp_event_time_us(resume) -
-                         pp_qmp_event_time_us(stop)) / 1000.0;
-    rp->switch_delay_ms = (pp_qmp_event_time_us(stop) - start_wall) / 1000.0;
-    progress("completed in %" G_GINT64_FORMAT " ms; switchover %.1f ms",
-             rp->total_ms, rp->switchover_ms);
-
-    /* Watch the guest on the destination. */
-    g_autoptr(GPtrArray) src_recs = pp_records_load(pp_vm_serial_log(src));
-    double t_switch = last_record_time(src_recs);
-    g_usleep((gulong)(opt_observe * G_USEC_PER_SEC));
-    g_autoptr(json_object) status = pp_qmp_execute(dq, "query-status", NULL,
-                                                   QMP_TIMEOUT_MS, errp);
-    if (!status) {
-        return false;
-    }
-    g_autoptr(GPtrArray) dst_recs = pp_records_load(pp_vm_serial_log(dst));
-    /* With a workload, the guest must also have printed on the
-     * destination (an idle guest prints nothing after "ready"). */
-    rp->guest_running = strcmp(jget_str(status, "status"), "running") == 0 &&
-                        (!wl || dst_recs->len > 0);
-    if (!rp->guest_running) {
-        g_set_error(errp, PP_ERROR, PP_ERROR_FAILED,
-                    "guest is not running on the destination (status '%s', "
-                    "%u console records)", jget_str(status, "status"),
-                    dst_recs->len);
-        return false;
-    }
-    if (wl) {
-        g_autoptr(GPtrArray) all = g_ptr_array_new();
-        for (guint i = 0; i < src_recs->len; i++) {
-            g_ptr_array_add(all, src_recs->pdata[i]);
-        }
-        for (guint i = 0; i < dst_recs->len; i++) {
-            g_ptr_array_add(all, dst_recs->pdata[i]);
-        }
-        rp->rate_before = workload_rate(all, t_migrate - opt_settle,
-                                        t_migrate, &rp->rate_unit);
-        rp->window_ms = (t_switch - t_migrate) * 1000.0;
-        rp->rate_window = workload_rate(all, t_migrate, t_switch,
-                                        &rp->rate_unit);
-        rp->rate_after = workload_rate(all, t_switch, t_switch + opt_observe,
-                                       &rp->rate_unit);
-        rp->rate_first_s = workload_rate(all, t_switch, t_switch + 1.0,
-                                         &rp->rate_unit);
-        rp->longest_gap_ms = longest_gap(src_recs, dst_recs,
-                                         t_migrate - opt_settle,
-                                         t_switch + opt_observe);
-        rp->back_to_90_ms = back_to_rate(all, t_switch, opt_observe,
-                                         0.9 * rp->rate_before);
     }
 
     if (opt_verify) {
+        g_autoptr(GPtrArray) dst_recs = pp_records_load(pp_vm_serial_log(dst));
+
         if (!pp_vm_serial_send(dst, "verify", errp)) {
             return false;
         }

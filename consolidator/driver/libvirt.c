@@ -1270,6 +1270,7 @@ static void poll_done(LvDriver *ld, LvWork *w)
         if (!pd->hot_set) {
             /* x-query-hot-set failed; the next move tracks again */
         } else if (pp_hot_set_check(pd->hot_set, NULL, &herr)) {
+            pp_hot_set_strip_faults(pd->hot_set);
             json_object_put(job->vm->hot_set);
             job->vm->hot_set = json_object_get(pd->hot_set);
         } else {

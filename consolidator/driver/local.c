@@ -855,6 +855,7 @@ static void on_final_hot_set(PpQmp *q, json_object *ret, const GError *err,
         g_autoptr(GError) perr = NULL;
 
         if (pp_hot_set_check(ret, NULL, &perr)) {
+            pp_hot_set_strip_faults(ret);
             json_object_put(job->vm->hot_set);
             job->vm->hot_set = json_object_get(ret);
         } else {

@@ -41,6 +41,7 @@ void pp_postcopy_stats_init(PpPostcopyStats *st)
     st->last_fault_ms = -1;
     st->hot_pages = st->hot_pushed = st->hot_pushed_ms = -1;
     st->hot_tracked_ms = st->hot_read_only = st->dst_loaded_us = -1;
+    st->hot_faulted = -1;
 }
 
 bool pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate,
@@ -59,6 +60,7 @@ bool pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate,
         M("last-fault-ms", last_fault_ms),
         M("hot-pages", hot_pages),
         M("hot-pages-read-only", hot_read_only),
+        M("hot-pages-faulted", hot_faulted),
         M("hot-pages-pushed", hot_pushed),
         M("hot-pushed-ms", hot_pushed_ms),
         M("hot-tracked-ms", hot_tracked_ms),
@@ -148,6 +150,14 @@ static gssize base64_len(const char *s, size_t n)
     return (gssize)(n / 4 * 3 - pad);
 }
 
+void pp_hot_set_strip_faults(json_object *blocks)
+{
+    for (size_t i = 0; i < json_object_array_length(blocks); i++) {
+        json_object_object_del(json_object_array_get_idx(blocks, i),
+                               "fault-order");
+    }
+}
+
 bool pp_hot_set_check(json_object *blocks, guint64 *hot_pages, GError **errp)
 {
     g_autoptr(GHashTable) ids = g_hash_table_new(g_str_hash, g_str_equal);
@@ -195,6 +205,29 @@ bool pp_hot_set_check(json_object *blocks, guint64 *hot_pages, GError **errp)
                         "hot set block '%s': the bitmap is not base64 of %"
                         G_GINT64_FORMAT " bytes", id, (pages + 7) / 8);
             return false;
+        }
+        /* fault-order (optional): at most 65536 page numbers below pages */
+        json_object *order = NULL;
+        if (json_object_object_get_ex(b, "fault-order", &order)) {
+            if (!json_object_is_type(order, json_type_array) ||
+                json_object_array_length(order) > 65536) {
+                g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                            "hot set block '%s': fault-order is not an array "
+                            "of at most 65536 pages", id);
+                return false;
+            }
+            for (size_t k = 0; k < json_object_array_length(order); k++) {
+                json_object *p = json_object_array_get_idx(order, k);
+                gint64 v;
+
+                if (!json_object_is_type(p, json_type_int) ||
+                    (v = json_object_get_int64(p)) < 0 || v >= pages) {
+                    g_set_error(errp, PP_ERROR, PP_ERROR_PROTOCOL,
+                                "hot set block '%s': fault-order entry %zu "
+                                "is not a page of the block", id, k);
+                    return false;
+                }
+            }
         }
         if (hot_pages) {
             gsize n;

@@ -44,6 +44,7 @@ typedef struct PpPostcopyStats {
     gint64 fault_p50_us, fault_p99_us, fault_max_us, last_fault_ms;
     gint64 hot_pages, hot_pushed, hot_pushed_ms, hot_tracked_ms;
     gint64 hot_read_only, dst_loaded_us;
+    gint64 hot_faulted;         /* list head from the last arrival's faults */
 } PpPostcopyStats;
 
 /* All counters not reported. */
@@ -58,9 +59,19 @@ bool pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate,
  * it (docs/qmp-extensions.md): an array of blocks, each with a non-empty
  * string "id" (no two alike), "pages" (1 .. 2^40), "page-size" (a power
  * of two from 512 to 1 GiB) and "bitmap" (strict base64 of exactly
- * ceil(pages / 8) bytes).  A set that fails is never stored or handed on.
+ * ceil(pages / 8) bytes), and optionally "fault-order" (at most 65536
+ * page numbers below "pages").  A set that fails is never stored or
+ * handed on.
  * *@hot_pages (may be NULL) gets the number of pages set.
  */
 bool pp_hot_set_check(json_object *blocks, guint64 *hot_pages, GError **errp);
+
+/*
+ * Drop the "fault-order" of every block of a (checked) hot set read from
+ * a source after a move: that record describes the source's own arrival,
+ * and the VM's new QEMU keeps a fresher one (the faults of this move),
+ * which x-set-hot-set leaves alone when a block gives none.
+ */
+void pp_hot_set_strip_faults(json_object *blocks);
 
 #endif

@@ -24,7 +24,15 @@
 #  4. a fault window out of QEMU's range is refused, naming the parameter;
 #  5. without the access log (x-hot-track-access false: the signals KVM
 #     has), the window still ranks memverify's written pages and finds no
-#     page only read; every page verifies.
+#     page only read; every page verifies; the destination recorded the
+#     pages its guest faulted on, in fault order (x-query-hot-set there:
+#     fault-order);
+#  6. that record handed in to the next move (no window, no access log):
+#     its pages head the push list (hot-pages-faulted), every page
+#     verifies;
+#  7. a guest moved twice (ppmig --moves 2, no access log): the second
+#     move's source is the QEMU the guest arrived in, whose own fault
+#     record heads the push with no hand-in; every page verifies.
 . "$(dirname "$0")/lib.sh"
 run=$PP_BUILD/tests/run/16
 mkdir -p "$run"
@@ -121,10 +129,37 @@ echo "$out" | grep -q "x-postcopy-window" ||
 echo "ok: bad window refused"
 
 echo "# 5: no access log: ranked from writes only, as under KVM"
-migrate_verified 16e "${ours[@]}" --hot-track-ms 300 --no-access-log
+dhot=$run/dst-hot.json
+rm -f "$dhot"
+migrate_verified 16e "${ours[@]}" --hot-track-ms 300 --no-access-log \
+    --dst-hot-set-out "$dhot"
 kvmlike=$(json_int "$OUT" hot-pages)
 [ "${kvmlike:-0}" -gt 1000 ] ||
     fail "expected the written pages ranked without the access log, got ${kvmlike:-?}"
 [ "$(json_int "$OUT" hot-pages-read-only)" = 0 ] ||
     fail "x-hot-track-access false still found pages only read"
 echo "ok: $kvmlike hot pages from the dirty log alone"
+faults=$(json_int "$OUT" remote-faults)
+[ "${faults:-0}" -gt 0 ] || fail "expected remote faults in run 16e, got ${faults:-?}"
+recorded=$(python3 -c '
+import json, sys
+blocks = json.load(open(sys.argv[1]))
+print(sum(len(b.get("fault-order", [])) for b in blocks))' "$dhot") ||
+    fail "cannot read the destination's hot set $dhot"
+[ "$recorded" -gt 0 ] && [ "$recorded" -le 65536 ] ||
+    fail "the destination made $faults requests but recorded $recorded faulted pages"
+echo "ok: the destination recorded $recorded faulted pages in fault order"
+
+echo "# 6: the fault record heads the next push"
+migrate_verified 16f "${ours[@]}" --no-access-log --hot-set-in "$dhot"
+head_faulted=$(json_int "$OUT" hot-pages-faulted)
+[ "${head_faulted:-0}" = "$recorded" ] ||
+    fail "handed in $recorded faulted pages, the push list began with ${head_faulted:-?}"
+echo "ok: the push list began with the $head_faulted pages faulted last time"
+
+echo "# 7: moved twice: the QEMU's own record heads the second push"
+migrate_verified 16g "${ours[@]}" --hot-track-ms 300 --no-access-log --moves 2
+own=$(json_int "$OUT" hot-pages-faulted)
+[ "${own:-0}" -gt 0 ] ||
+    fail "the second move's push list did not begin with the pages faulted after the first (hot-pages-faulted=${own:-?})"
+echo "ok: the second move pushed the $own pages faulted after the first one first"

@@ -181,7 +181,8 @@ static void test_hot_set(void **state)
      * do not count) */
     g_autoptr(json_object) ok = parse(
         "[{\"id\": \"pc.ram\", \"pages\": 20, \"page-size\": 4096, "
-        "\"bitmap\": \"DwH/\"}, {\"id\": \"vga.vram\", \"pages\": 8, "
+        "\"bitmap\": \"DwH/\", \"fault-order\": [19, 0, 3]}, "
+        "{\"id\": \"vga.vram\", \"pages\": 8, "
         "\"page-size\": 4096, \"bitmap\": \"gA==\"}]");
     static const struct {
         const char *json, *needle;
@@ -207,9 +208,27 @@ static void test_hot_set(void **state)
           "\"bitmap\": \"g*==\"}]", "not base64" },
         { "[{\"id\": \"\", \"pages\": 8, \"page-size\": 4096, "
           "\"bitmap\": \"gA==\"}]", "bad id" },
+        { "[{\"id\": \"a\", \"pages\": 8, \"page-size\": 4096, "
+          "\"bitmap\": \"gA==\", \"fault-order\": 3}]",
+          "fault-order is not an array" },
+        { "[{\"id\": \"a\", \"pages\": 8, \"page-size\": 4096, "
+          "\"bitmap\": \"gA==\", \"fault-order\": [1, 8]}]",
+          "fault-order entry 1 is not a page" },
+        { "[{\"id\": \"a\", \"pages\": 8, \"page-size\": 4096, "
+          "\"bitmap\": \"gA==\", \"fault-order\": [-1]}]",
+          "fault-order entry 0 is not a page" },
+        { "[{\"id\": \"a\", \"pages\": 8, \"page-size\": 4096, "
+          "\"bitmap\": \"gA==\", \"fault-order\": [\"1\"]}]",
+          "fault-order entry 0 is not a page" },
     };
     guint64 hot = 0;
 
+    assert_true(pp_hot_set_check(ok, &hot, NULL));
+    assert_int_equal(hot, 4 + 1 + 4 + 1);
+    /* Stripped of the source's fault record, the set still checks. */
+    pp_hot_set_strip_faults(ok);
+    assert_false(json_object_object_get_ex(json_object_array_get_idx(ok, 0),
+                                           "fault-order", NULL));
     assert_true(pp_hot_set_check(ok, &hot, NULL));
     assert_int_equal(hot, 4 + 1 + 4 + 1);
     for (size_t i = 0; i < G_N_ELEMENTS(bad); i++) {
