@@ -62,9 +62,11 @@ static char *opt_dst_netns;
 static char *opt_dst_addr;
 static char *opt_src_addr;
 static int opt_moves = 1;
+static gboolean opt_forget_faults;
 static gboolean opt_preempt;
 static gboolean opt_hot_first;
 static int opt_hot_track_ms;
+static int opt_hot_sample_ms;   /* 0: QEMU's default */
 static int opt_window;          /* 0: QEMU's default */
 static gint64 opt_send_buffer;  /* bytes, 0: QEMU's default */
 static gint64 opt_pacing_rate;  /* bytes/s, 0: QEMU's default */
@@ -139,6 +141,10 @@ static GOptionEntry entries[] = {
       "on the source's CPUs and network namespace; the report describes "
       "the second move, whose source is the QEMU the guest arrived in "
       "(a VM that moved before: it keeps its fault record)", "N" },
+    { "forget-faults", 0, 0, G_OPTION_ARG_NONE, &opt_forget_faults,
+      "our QEMU, with --moves 2: before the second move, clear the fault "
+      "record the guest's QEMU made when it arrived (x-set-hot-set with "
+      "an empty fault-order), to measure what the record brings", NULL },
     { "preempt", 0, 0, G_OPTION_ARG_NONE, &opt_preempt,
       "enable the postcopy-preempt capability on both sides", NULL },
     { "hot-first", 0, 0, G_OPTION_ARG_NONE, &opt_hot_first,
@@ -147,6 +153,9 @@ static GOptionEntry entries[] = {
     { "hot-track-ms", 0, 0, G_OPTION_ARG_INT, &opt_hot_track_ms,
       "our QEMU: length of the hot-page tracking window before the switch "
       "(x-hot-track-ms; needs --hot-first)", "MS" },
+    { "hot-sample-ms", 0, 0, G_OPTION_ARG_INT, &opt_hot_sample_ms,
+      "our QEMU: interval between two samples of the tracking window "
+      "(x-hot-sample-ms; default QEMU's, 25)", "MS" },
     { "window", 0, 0, G_OPTION_ARG_INT, &opt_window,
       "our QEMU: largest adaptive fault window on the destination, in "
       "pages (x-postcopy-window)", "PAGES" },
@@ -892,6 +901,30 @@ static char **trace_args(const char *dir, bool destination)
     return (char **)g_ptr_array_free(a, FALSE);
 }
 
+/*
+ * --forget-faults: hand the QEMU its own hot set back with every block's
+ * fault record emptied.
+ */
+static bool forget_faults(PpQmp *q, GError **errp)
+{
+    g_autoptr(json_object) set = pp_qmp_execute(q, "x-query-hot-set", NULL,
+                                                QMP_TIMEOUT_MS, errp);
+    json_object *args;
+
+    if (!set || !pp_json_is(set, json_type_array, "x-query-hot-set", errp)) {
+        return false;
+    }
+    for (size_t i = 0; i < json_object_array_length(set); i++) {
+        json_object_object_add(json_object_array_get_idx(set, i),
+                               "fault-order", json_object_new_array());
+    }
+    args = json_object_new_object();
+    json_object_object_add(args, "blocks", json_object_get(set));
+    progress("forgetting the fault record (%zu blocks)",
+             json_object_array_length(set));
+    return qmp_simple(q, "x-set-hot-set", args, errp);
+}
+
 /* Count the userfaults in the destination's trace log (--count-faults). */
 static bool count_faults(const char *dst_dir, gint64 *count, GError **errp)
 {
@@ -945,6 +978,10 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
     if (opt_hot_track_ms > 0) {
         json_object_object_add(params, "x-hot-track-ms",
                                json_object_new_int64(opt_hot_track_ms));
+    }
+    if (opt_hot_sample_ms > 0) {
+        json_object_object_add(params, "x-hot-sample-ms",
+                               json_object_new_int64(opt_hot_sample_ms));
     }
     if (opt_send_buffer > 0) {
         json_object_object_add(params, "x-postcopy-send-buffer",
@@ -1183,10 +1220,12 @@ static bool run(Report *rp, GError **errp)
         return false;
     }
     if (opt_hot_track_ms < 0 || opt_window < 0 || opt_send_buffer < 0 ||
-        opt_pacing_rate < 0 || opt_max_postcopy_bw < 0) {
+        opt_pacing_rate < 0 || opt_max_postcopy_bw < 0 ||
+        opt_hot_sample_ms < 0) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
-                    "--hot-track-ms, --window, --send-buffer, --pacing-rate "
-                    "and --max-postcopy-bandwidth must not be negative");
+                    "--hot-track-ms, --hot-sample-ms, --window, --send-buffer, "
+                    "--pacing-rate and --max-postcopy-bandwidth must not be "
+                    "negative");
         return false;
     }
     if (opt_pause_after_ms >= 0 && mode == MODE_PRECOPY) {
@@ -1203,6 +1242,11 @@ static bool run(Report *rp, GError **errp)
     if (opt_moves < 1 || opt_moves > 2) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                     "--moves must be 1 or 2, not %d", opt_moves);
+        return false;
+    }
+    if (opt_forget_faults && opt_moves != 2) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "--forget-faults needs --moves 2");
         return false;
     }
     if (opt_moves == 2 && !opt_dst_addr != !opt_src_addr) {
@@ -1288,6 +1332,9 @@ static bool run(Report *rp, GError **errp)
         }
         dq = pp_qmp_connect(pp_vm_qmp_path(dst), QMP_TIMEOUT_MS, errp);
         if (!dq) {
+            return false;
+        }
+        if (m > 0 && opt_forget_faults && !forget_faults(sq, errp)) {
             return false;
         }
         if (!move(rp, mode, after, m == 0, src, sq, dst, dq,

@@ -21,7 +21,8 @@
 #     --count-faults): at least one per request;
 #  3. a hot set of the wrong size is refused with a clear error and the
 #     guest is not migrated;
-#  4. a fault window out of QEMU's range is refused, naming the parameter;
+#  4. a fault window or sample interval out of QEMU's range is refused,
+#     naming the parameter;
 #  5. without the access log (x-hot-track-access false: the signals KVM
 #     has), the window still ranks memverify's written pages and finds no
 #     page only read; every page verifies; the destination recorded the
@@ -127,6 +128,14 @@ fi
 echo "$out" | grep -q "x-postcopy-window" ||
     fail "expected an error naming x-postcopy-window, got: $out"
 echo "ok: bad window refused"
+if out=$(ppmig --workload "memverify --mib=16 --pass-ms=2000" \
+          --run-dir "$run/d2" --mode postcopy-instant --hot-first \
+          --hot-track-ms 100 --hot-sample-ms 2 2>&1); then
+    fail "x-hot-sample-ms 2 was accepted: $out"
+fi
+echo "$out" | grep -q "x-hot-sample-ms" ||
+    fail "expected an error naming x-hot-sample-ms, got: $out"
+echo "ok: bad sample interval refused"
 
 echo "# 5: no access log: ranked from writes only, as under KVM"
 dhot=$run/dst-hot.json
