@@ -264,10 +264,12 @@ demo: all qemu guest $(B)/accel
 	    $(if $(RUNS),--runs $(RUNS)) $(if $(DRIVER),--driver $(DRIVER))
 
 # Our post-copy vs upstream QEMU 10.0 (same Debian source, no series):
-# REPS=N repetitions (default 5), WORKLOADS=..., LINKS=tbf,loopback.
+# REPS=N repetitions (default 5), WORKLOADS=..., LINKS=tbf,loopback,
+# CONFIGS=... (default: every configuration, scripts/bench-postcopy -h).
 bench-postcopy: all qemu qemu-upstream guest $(B)/accel
 	$(Q)$(SUDO) scripts/bench-postcopy --build $(B) $(if $(REPS),--reps $(REPS)) \
-	    $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(LINKS),--links $(LINKS))
+	    $(if $(WORKLOADS),--workloads $(WORKLOADS)) $(if $(LINKS),--links $(LINKS)) \
+	    $(if $(CONFIGS),--configs $(CONFIGS))
 
 # The simulator against CloudSim's figures, and its scale (docs/benchmarks.md).
 bench-sim: all $(PLANETLAB_DAY)/.stamp
@@ -322,10 +324,10 @@ help:
 	@echo "                 pre-copy (STEP=60 seconds per load step, RUNS=...,"
 	@echo "                 DRIVER=libvirt: on emulated libvirt hosts)"
 	@echo "  demo-migrate   one post-copy move of a busy guest, with a report"
-	@echo "  bench-postcopy our post-copy vs upstream's, medians and ratios"
+	@echo "  bench-postcopy our post-copy vs upstream's at its best, medians and"
+	@echo "                 ratios (REPS=5, WORKLOADS=idle,contig,scatter,uniform,"
+	@echo "                 LINKS=tbf,loopback, CONFIGS=...); bench is an alias"
 	@echo "  bench-sim      the simulator vs CloudSim 3.0.3's figures; scale"
-	@echo "                 (REPS=5, WORKLOADS=idle,contig,scatter,uniform,"
-	@echo "                 LINKS=tbf,loopback); bench is an alias"
 	@echo "  install        programs, man page, systemd unit under PREFIX"
 	@echo "                 (DESTDIR, SYSTEMDDIR)"
 	@echo "  clean, distclean"
