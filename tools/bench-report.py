@@ -53,7 +53,8 @@ def fault_wait(r):
     n = r.get("faulted-pages")
     if n is None or n < 0:
         n = r.get("postcopy-requests")
-    if not n or (r.get("blocktime-ms") if r.get("blocktime-ms") is not None else -1) < 0:
+    blocked = r.get("blocktime-ms")
+    if not n or blocked is None or blocked < 0:
         return None
     return r["blocktime-ms"] / n
 

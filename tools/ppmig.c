@@ -17,6 +17,7 @@
 #include "launcher.h"
 #include "migqmp.h"
 #include "pp-error.h"
+#include "ppjson.h"
 #include "qmp.h"
 
 #include <errno.h>
@@ -1188,6 +1189,18 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
     return true;
 }
 
+/* Start a QEMU as @cfg says and connect to its QMP monitor. */
+static bool start_vm(const PpVmConfig *cfg, PpVm **vm, PpQmp **qmp,
+                     GError **errp)
+{
+    *vm = pp_vm_start(cfg, 30000, errp);
+    if (!*vm) {
+        return false;
+    }
+    *qmp = pp_qmp_connect(pp_vm_qmp_path(*vm), QMP_TIMEOUT_MS, errp);
+    return *qmp != NULL;
+}
+
 static bool run(Report *rp, GError **errp)
 {
     MigMode mode;
@@ -1284,12 +1297,7 @@ static bool run(Report *rp, GError **errp)
 
     progress("starting source (%s, %d MiB, %s)", opt_accel, opt_mem,
              opt_workload ? opt_workload : "no workload");
-    src = pp_vm_start(&cfg, 30000, errp);
-    if (!src) {
-        return false;
-    }
-    sq = pp_qmp_connect(pp_vm_qmp_path(src), QMP_TIMEOUT_MS, errp);
-    if (!sq) {
+    if (!start_vm(&cfg, &src, &sq, errp)) {
         return false;
     }
     if (wait_record(src, 0, wl ? wl : "init", "ready", 120000, errp) < 0) {
@@ -1326,12 +1334,7 @@ static bool run(Report *rp, GError **errp)
         cfg.run_dir = dst_dir;
         cfg.incoming_defer = true;
         cfg.extra_args = (const char *const *)dst_trace;
-        dst = pp_vm_start(&cfg, 30000, errp);
-        if (!dst) {
-            return false;
-        }
-        dq = pp_qmp_connect(pp_vm_qmp_path(dst), QMP_TIMEOUT_MS, errp);
-        if (!dq) {
+        if (!start_vm(&cfg, &dst, &dq, errp)) {
             return false;
         }
         if (m > 0 && opt_forget_faults && !forget_faults(sq, errp)) {
