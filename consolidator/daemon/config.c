@@ -462,12 +462,12 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
                        const char *name, GError **errp)
 {
     static const char *const local_keys[] = {
-        "cpus", "memory", "power_off", "power_on", "wake_delay", "watts",
-        NULL
+        "cpus", "memory", "power_off", "power_on", "wake_delay",
+        "min_awake", "watts", NULL
     };
     static const char *const libvirt_keys[] = {
         "uri", "peer_uri", "migration_address", "cpus", "memory",
-        "power_off", "power_on", "wake_delay", "watts", NULL
+        "power_off", "power_on", "wake_delay", "min_awake", "watts", NULL
     };
     bool lv = strcmp(c->driver, "libvirt") == 0;
     g_autoptr(GError) err = NULL;
@@ -543,6 +543,8 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
         h->has_power = true;
     }
     return get_double(p, group, "wake_delay", 30, 0, 3600, &h->wake_delay,
+                      errp) &&
+           get_double(p, group, "min_awake", 300, 0, 86400, &h->min_awake,
                       errp) &&
            get_u64(p, group, "memory", 0, 0, G_MAXUINT32, &h->mem_mib, errp);
 }
@@ -747,7 +749,8 @@ bool pp_config_reloadable(const PpConfig *o, const PpConfig *n, GError **errp)
             !same_str(a->migration_address, b->migration_address) ||
             !same_str(a->power_off, b->power_off) ||
             !same_str(a->power_on, b->power_on) ||
-            a->wake_delay != b->wake_delay || a->has_power != b->has_power ||
+            a->wake_delay != b->wake_delay || a->min_awake != b->min_awake ||
+            a->has_power != b->has_power ||
             memcmp(a->power.watts, b->power.watts, sizeof(a->power.watts))) {
             what = "the [host] sections";
         }

@@ -54,6 +54,7 @@ typedef struct PpHostConfig {
                              * (local: emulated) */
     char *power_on;         /* shell command waking it */
     double wake_delay;      /* s after power_on until it takes VMs */
+    double min_awake;       /* s a woken host stays on before a plan's suspend */
     bool has_power;         /* watts given: the policies see its power */
     PpPowerModel power;
 } PpHostConfig;

@@ -306,6 +306,20 @@ static gboolean on_decide(gpointer opaque)
                    h->power != HOST_ON)) {
             continue;
         }
+        /* hysteresis: a host woken for a move stays on min_awake s even
+         * if the next rounds no longer want it (the detector wavers near
+         * its threshold); waking and suspending cost more than idling */
+        if (!a->on && h->woken &&
+            pp_wall_now() - h->power_since < h->min_awake) {
+            if (!h->hold_said) {
+                h->hold_said = true;
+                pp_daemon_event(d, "power", NULL, "%s stays on for %.0f s "
+                                "more (min_awake) although the plan says "
+                                "%s", h->name, h->min_awake -
+                                (pp_wall_now() - h->power_since), a->reason);
+            }
+            continue;
+        }
         bool ok = a->on ? pp_host_power_on(d, h, a->reason, &err) :
                   pp_host_power_off(d, h, a->reason, &err);
         if (!ok && !g_error_matches(err, PP_ERROR, PP_ERROR_BUSY) &&
@@ -551,6 +565,7 @@ static bool daemon_setup(PpDaemon *d, const char *config_path, GError **errp)
         h->power_off_cmd = g_strdup(hc->power_off);
         h->power_on_cmd = g_strdup(hc->power_on);
         h->wake_delay = hc->wake_delay;
+        h->min_awake = hc->min_awake;
         h->watts = hc->has_power ? &hc->power : NULL;
         h->up = true;
         h->mem_used_mib = h->mem_total_mib = NAN;

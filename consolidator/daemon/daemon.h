@@ -56,6 +56,9 @@ struct Host {
     char *power_off_cmd, *power_on_cmd; /* NULL: emulated (local driver) */
     const PpPowerModel *watts; /* its power model; NULL: unknown */
     double wake_delay;
+    double min_awake;       /* a plan suspends it only this long after a wake */
+    bool woken;             /* ON since a wake (not since the start) */
+    bool hold_said;         /* the min_awake hold was reported */
     GPid power_pid;
     guint power_watch, power_timer;
     bool power_warned;      /* a plan's action it cannot do was reported */

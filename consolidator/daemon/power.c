@@ -68,6 +68,8 @@ static gboolean on_awake(gpointer opaque)
 
     h->power_timer = 0;
     set_power(h, HOST_ON);
+    h->woken = true;
+    h->hold_said = false;
     pp_daemon_event(h->d, "power", NULL, "%s is awake", h->name);
     return G_SOURCE_REMOVE;
 }

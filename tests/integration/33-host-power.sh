@@ -3,7 +3,8 @@
 # VMs at 10 % on pm0 and pm1 are packed onto one host and the emptied one
 # is suspended (the policy's power action); when both VMs rise to 70 %
 # the busy host is overloaded, the plan wakes the suspended host, and the
-# relief move starts only once it is awake (wake_delay 5 s).  A host with
+# relief move starts only once it is awake (wake_delay 5 s); the woken
+# host is not suspended again before the move (min_awake).  A host with
 # a VM cannot be suspended; a suspended host takes no move.
 . "$(dirname "$0")/lib.sh"
 need_root
@@ -37,12 +38,12 @@ wake_delay = 5
 [vm vm0]
 memory = 192
 host = pm0
-workload = cpuload --schedule=10,70 --step=50 --dirty-mib=8
+workload = cpuload --schedule=10,90 --step=50 --dirty-mib=8
 
 [vm vm1]
 memory = 192
 host = pm1
-workload = cpuload --schedule=10,70 --step=50 --dirty-mib=8
+workload = cpuload --schedule=10,90 --step=50 --dirty-mib=8
 END
 DAEMON_PID=
 cleanup() {
@@ -92,6 +93,9 @@ start=$(grep "move-start .*-> $off" "$run/daemon.log" | tail -1) ||
 awk -v w="$(ts "$waking")" -v a="$(ts "$awake")" -v s="$(ts "$start")" \
     'BEGIN { exit !(a - w >= 4.9 && s >= a) }' ||
     fail "the move did not wait for the wake (waking $waking / awake $awake / start $start)"
+sed -n "/power: waking $off/,/move-start .*-> $off/p" "$run/daemon.log" |
+    grep "power: suspending $off" &&
+    fail "$off was suspended again between its wake and the move"
 [ "$(awk '$3 == "on"' "$run/hosts2.txt" | wc -l)" = 2 ] ||
     fail "both hosts should be on at the end"
 [ "$(C vms | grep -c ' running ')" = 2 ] || fail "a VM is not running"

@@ -149,6 +149,8 @@ static void test_errors_name_file_line_key(void **state)
                  "[host pm1] power_off: an empty command");
     expect_error("cpus = 1-2", "cpus = 1-2\nwake_delay = -1",
                  "[host pm1] wake_delay");
+    expect_error("cpus = 1-2", "cpus = 1-2\nmin_awake = 1e6",
+                 "[host pm1] min_awake");
     expect_error("cpus = 1-2", "cpus = 1-2\nwatts = 86, 90",
                  "[host pm1] watts: expected 11 numbers");
     expect_error("cpus = 1-2", "cpus = 1-2\nwatts = 86,89,92,96,99,102,106,"
