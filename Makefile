@@ -315,7 +315,7 @@ help:
 	@echo "  qemu-export    write $(QEMU_SRC)'s commits back to qemu/patches"
 	@echo "  guest          guest kernel + initrd in $(B)/guest"
 	@echo "  check          unit, integration and upstream migration tests"
-	@echo "  check-full     check + upstream's whole precopy and postcopy groups"
+	@echo "  check-full     check + all of upstream's migration-test (its --full set)"
 	@echo "  check-asan     unit and consolidator tests built with ASan+UBSan"
 	@echo "                 (CHECK_ONLY=GLOB picks tests)"
 	@echo "  fuzz           each libFuzzer harness for FUZZ_SECONDS (60),"

@@ -98,6 +98,16 @@ METRICS = [
     ("bytes/non-zero", "", lambda r: (r["transferred-bytes"] / (4096.0 * r["nonzero-pages"])
                                       if r.get("nonzero-pages") else None),
      statistics.median),
+    # our build only: what the hot-first machinery costs the source
+    ("our memory", "%RAM", lambda r: (100.0 * r["hot-bytes"] / (r["mem-mib"] * 1048576.0)
+                                      if (r.get("hot-bytes") or -1) > 0 and r.get("mem-mib")
+                                      else None), max),
+    ("sample BQL mean", "us", lambda r: (r.get("hot-sample-mean-us")
+                                         if (r.get("hot-sample-mean-us") or -1) >= 0
+                                         else None), statistics.median),
+    ("sample BQL max", "us", lambda r: (r.get("hot-sample-max-us")
+                                        if (r.get("hot-sample-max-us") or -1) >= 0
+                                        else None), max),
 ]
 
 
@@ -195,7 +205,10 @@ def main():
         rng = random.Random(1)
         present = [c for c in configs if (link, wl, c) in groups]
         bases = [c for c in present if is_baseline(c)]
-        print("\n%s link, %s workload" % (link, wl))
+        mems = sorted({r.get("mem-mib") for c in present for r in groups[(link, wl, c)]
+                       if r.get("mem-mib")})
+        print("\n%s link, %s workload%s" % (link, wl, "".join(
+            ", %d MiB guest" % m for m in mems if m != 1024)))
         head = "  %-17s" % "metric"
         for c in present:
             head += " %12s" % short(c)

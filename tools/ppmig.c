@@ -664,6 +664,12 @@ static void print_report(const Report *rp)
         I("hot-pushed-ms", rp->pc.hot_pushed_ms);
         I("hot-tracked-ms", rp->pc.hot_tracked_ms);
         I("dst-loaded-us", rp->pc.dst_loaded_us);
+        I("mem-mib", opt_mem);
+        I("hot-bytes", rp->pc.hot_bytes);
+        I("hot-samples", rp->pc.hot_samples);
+        I("hot-sample-max-us", rp->pc.hot_sample_max_us);
+        I("hot-sample-mean-us", rp->pc.hot_sample_mean_us);
+        I("fault-record-bytes", rp->pc.fault_record_bytes);
         json_object_object_add(o, "rate-unit", rp->rate_unit ?
                                json_object_new_string(rp->rate_unit) : NULL);
         json_object_object_add(o, "guest-running",
@@ -723,6 +729,21 @@ static void print_report(const Report *rp)
                "hot set (src)", rp->pc.hot_pages, rp->pc.hot_read_only,
                MAX(rp->pc.hot_faulted, 0), rp->pc.hot_tracked_ms,
                rp->pc.hot_pushed, rp->pc.hot_pushed_ms);
+    }
+    if (rp->pc.hot_samples > 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " samples, BQL held %"
+               G_GINT64_FORMAT " us mean, %" G_GINT64_FORMAT " us max\n",
+               "tracking window (src)", rp->pc.hot_samples,
+               rp->pc.hot_sample_mean_us, rp->pc.hot_sample_max_us);
+    }
+    if (rp->pc.hot_bytes > 0) {
+        printf("  %-28s %.2f MiB at most (%.3f%% of guest RAM)\n",
+               "hot-first memory (src)", rp->pc.hot_bytes / 1048576.0,
+               100.0 * rp->pc.hot_bytes / ((double)opt_mem * 1048576));
+    }
+    if (rp->pc.fault_record_bytes >= 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " bytes kept for the next move\n",
+               "fault record (dst)", rp->pc.fault_record_bytes);
     }
     if (rp->pc.dst_loaded_us >= 0) {
         printf("  %-28s %" G_GINT64_FORMAT " us after the switch\n",

@@ -42,6 +42,8 @@ void pp_postcopy_stats_init(PpPostcopyStats *st)
     st->hot_pages = st->hot_pushed = st->hot_pushed_ms = -1;
     st->hot_tracked_ms = st->hot_read_only = st->dst_loaded_us = -1;
     st->hot_faulted = -1;
+    st->hot_bytes = st->hot_samples = st->hot_sample_max_us = -1;
+    st->hot_sample_mean_us = st->fault_record_bytes = -1;
 }
 
 bool pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate,
@@ -65,6 +67,11 @@ bool pp_postcopy_stats_update(PpPostcopyStats *st, json_object *query_migrate,
         M("hot-pushed-ms", hot_pushed_ms),
         M("hot-tracked-ms", hot_tracked_ms),
         M("dst-loaded-us", dst_loaded_us),
+        M("hot-bytes", hot_bytes),
+        M("hot-samples", hot_samples),
+        M("hot-sample-max-us", hot_sample_max_us),
+        M("hot-sample-mean-us", hot_sample_mean_us),
+        M("fault-record-bytes", fault_record_bytes),
 #undef M
     };
     PpPostcopyStats n = *st;

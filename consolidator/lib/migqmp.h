@@ -45,6 +45,9 @@ typedef struct PpPostcopyStats {
     gint64 hot_pages, hot_pushed, hot_pushed_ms, hot_tracked_ms;
     gint64 hot_read_only, dst_loaded_us;
     gint64 hot_faulted;         /* list head from the last arrival's faults */
+    gint64 hot_bytes;           /* source: peak bytes of our structures */
+    gint64 hot_samples, hot_sample_max_us, hot_sample_mean_us; /* BQL held */
+    gint64 fault_record_bytes;  /* destination: what stays for the next move */
 } PpPostcopyStats;
 
 /* All counters not reported. */

@@ -243,6 +243,52 @@ static void test_hot_set(void **state)
     }
 }
 
+/* query-migrate's x-postcopy counters: taken, merged, all or nothing. */
+static void test_postcopy_stats(void **state)
+{
+    PpPostcopyStats st;
+    g_autoptr(GError) err = NULL;
+
+    pp_postcopy_stats_init(&st);
+    assert_int_equal(st.hot_bytes, -1);
+    assert_int_equal(st.fault_record_bytes, -1);
+    {
+        g_autoptr(json_object) src = parse(
+            "{\"status\": \"completed\", \"x-postcopy\": "
+            "{\"hot-pages\": 12, \"hot-pages-faulted\": 3, "
+            "\"hot-bytes\": 1048576, \"hot-samples\": 11, "
+            "\"hot-sample-max-us\": 900, \"hot-sample-mean-us\": 400}}");
+        assert_true(pp_postcopy_stats_update(&st, src, NULL));
+    }
+    assert_int_equal(st.hot_pages, 12);
+    assert_int_equal(st.hot_faulted, 3);
+    assert_int_equal(st.hot_bytes, 1048576);
+    assert_int_equal(st.hot_samples, 11);
+    assert_int_equal(st.hot_sample_max_us, 900);
+    assert_int_equal(st.hot_sample_mean_us, 400);
+    assert_int_equal(st.remote_faults, -1);
+    {
+        /* the destination's reply keeps the source's counters */
+        g_autoptr(json_object) dst = parse(
+            "{\"x-postcopy\": {\"remote-faults\": 5, "
+            "\"fault-record-bytes\": 40}}");
+        assert_true(pp_postcopy_stats_update(&st, dst, NULL));
+    }
+    assert_int_equal(st.remote_faults, 5);
+    assert_int_equal(st.fault_record_bytes, 40);
+    assert_int_equal(st.hot_bytes, 1048576);
+    {
+        /* one bad member: nothing changes */
+        g_autoptr(json_object) bad = parse(
+            "{\"x-postcopy\": {\"remote-faults\": 9, "
+            "\"hot-bytes\": \"lots\"}}");
+        assert_false(pp_postcopy_stats_update(&st, bad, &err));
+        assert_protocol_error(err, "hot-bytes");
+    }
+    assert_int_equal(st.remote_faults, 5);
+    assert_int_equal(st.hot_bytes, 1048576);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -252,6 +298,7 @@ int main(void)
         cmocka_unit_test(test_range),
         cmocka_unit_test(test_is),
         cmocka_unit_test(test_hot_set),
+        cmocka_unit_test(test_postcopy_stats),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
