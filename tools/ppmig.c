@@ -77,6 +77,7 @@ static gboolean opt_count_faults;
 static char *opt_hot_set_in;
 static char *opt_hot_set_out;
 static char *opt_dst_hot_set_out;
+static gboolean opt_hot_set_binary;
 static int opt_pause_after_ms = -1; /* -1: no post-copy recovery */
 static char **opt_trace;            /* QEMU -trace patterns, both sides */
 static gboolean opt_json;
@@ -189,6 +190,11 @@ static GOptionEntry entries[] = {
       "our QEMU: after the migration, write the destination's hot set "
       "(x-query-hot-set: the pages its guest faulted on, in fault "
       "order) to FILE", "FILE" },
+    { "hot-set-binary", 0, 0, G_OPTION_ARG_NONE, &opt_hot_set_binary,
+      "our QEMU: the hot-set files above are QEMU's binary hot-set "
+      "files, which QEMU writes and reads itself (x-query-hot-set and "
+      "x-set-hot-set with 'file'; for guests whose set does not fit a "
+      "QMP message) instead of JSON", NULL },
     { "pause-after-ms", 0, 0, G_OPTION_ARG_INT, &opt_pause_after_ms,
       "post-copy recovery: MS after the switch, break the migration with "
       "migrate-pause, then resume it on a new channel (migrate-recover, "
@@ -364,12 +370,26 @@ static bool qmp_simple(PpQmp *qmp, const char *cmd, json_object *args,
     return r != NULL;
 }
 
+/* Binary hot-set files: QEMU opens them, so the path must be absolute. */
+static json_object *hot_set_file_args(const char *file)
+{
+    g_autofree char *abs = g_canonicalize_filename(file, NULL);
+    json_object *args = json_object_new_object();
+
+    json_object_object_add(args, "file", json_object_new_string(abs));
+    return args;
+}
+
 /* Hand the hot set in FILE (a JSON array as x-query-hot-set returns). */
 static bool hand_in_hot_set(PpQmp *sq, const char *file, GError **errp)
 {
-    json_object *blocks = json_object_from_file(file);
+    json_object *blocks;
     json_object *args;
 
+    if (opt_hot_set_binary) {
+        return qmp_simple(sq, "x-set-hot-set", hot_set_file_args(file), errp);
+    }
+    blocks = json_object_from_file(file);
     if (!blocks || !json_object_is_type(blocks, json_type_array)) {
         g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
                     "%s: not a JSON array of hot-set blocks", file);
@@ -383,9 +403,14 @@ static bool hand_in_hot_set(PpQmp *sq, const char *file, GError **errp)
 
 static bool save_hot_set(PpQmp *sq, const char *file, GError **errp)
 {
-    g_autoptr(json_object) r = pp_qmp_execute(sq, "x-query-hot-set", NULL,
-                                              QMP_TIMEOUT_MS, errp);
+    g_autoptr(json_object) r = NULL;
 
+    if (opt_hot_set_binary) {
+        r = pp_qmp_execute(sq, "x-query-hot-set", hot_set_file_args(file),
+                           QMP_TIMEOUT_MS, errp);
+        return r != NULL;
+    }
+    r = pp_qmp_execute(sq, "x-query-hot-set", NULL, QMP_TIMEOUT_MS, errp);
     if (!r) {
         return false;
     }
