@@ -219,7 +219,8 @@ endif
 qemu: qemu-source
 	$(call qemu_configure,$(QEMU_SRC),$(QEMU_BUILD))
 	$(Q)echo "  QEMU    ninja $(QEMU_BUILD)"
-	$(Q)ninja -C $(QEMU_BUILD) $(if $(V),,--quiet) qemu-system-x86_64 tests/qtest/migration-test
+	$(Q)ninja -C $(QEMU_BUILD) $(if $(V),,--quiet) qemu-system-x86_64 tests/qtest/migration-test \
+	    tests/unit/test-io-channel-socket
 
 qemu-upstream: config.mak
 	$(Q)scripts/qemu-source prepare --no-patches $(UPSTREAM_SRC)
@@ -310,7 +311,7 @@ help:
 	@echo "postpack targets:"
 	@echo "  all            C programs (default)"
 	@echo "  deps           install build/test dependencies (scripts/install-deps)"
-	@echo "  qemu           patched QEMU: $(QEMU_BIN) and migration-test"
+	@echo "  qemu           patched QEMU: $(QEMU_BIN), migration-test and the io unit test"
 	@echo "  qemu-upstream  the same Debian source without our series (baseline)"
 	@echo "  qemu-export    write $(QEMU_SRC)'s commits back to qemu/patches"
 	@echo "  guest          guest kernel + initrd in $(B)/guest"

@@ -10,8 +10,11 @@
 #     (migrate resume=true).  All 32768 pages of memverify verify, the
 #     push was still running when the channel broke and completed on the
 #     new one, and the source never tuned a socket that was gone (no
-#     setsockopt warning in its log);
-#  2. the same over unix sockets, where the socket is left alone.
+#     warning about socket options in its log); its trace shows the
+#     socket in latency mode at the switch, forgotten when the channel
+#     broke, tuned again on the new one and paced once the push ended;
+#  2. the same over unix sockets, where the socket is left alone (the
+#     trace says why).
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces for the shaped link)"
 command -v ip >/dev/null || skip "iproute2 (ip) is not installed"
@@ -27,17 +30,32 @@ ours=(--mode postcopy-instant --hot-first --hot-track-ms 300 --window 64)
 echo "# 1: TCP, paused during the push, resumed"
 migrate_verified 17a "${ours[@]}" --send-buffer 32768 \
     --pacing-rate 120000000 --src-netns "pp-$inst-src" \
-    --dst-netns "pp-$inst-dst" --dst-addr "$addr" --pause-after-ms 100
+    --dst-netns "pp-$inst-dst" --dst-addr "$addr" --pause-after-ms 100 \
+    --trace "postpack_sock_*"
 expect_json "$OUT" postcopy-recovered true
 pushed=$(json_int "$OUT" hot-pushed-ms)
 [ "${pushed:-0}" -gt 100 ] ||
     fail "the hot push ended at ${pushed:-?} ms, before the pause at 100 ms: nothing was resumed mid-push"
 log=$PP_BUILD/tests/run/17a/src/qemu.log
-if grep -i "setsockopt" "$log"; then
+if grep -iE "setsockopt|socket option|send limits|send-buffer|pacing-rate" "$log"; then
     fail "the source tuned a socket that failed (see $log)"
 fi
+trace=$PP_BUILD/tests/run/17a/src/trace.log
+modes=$(sed -n 's/.*postpack_sock_mode mode=\([a-z]*\).*/\1/p' "$trace" | tr '\n' ' ')
+echo "socket modes: $modes"
+case "$modes" in
+"latency none latency paced "*) echo "ok: latency, closed, latency again, paced" ;;
+*) fail "socket modes were '$modes', expected 'latency none latency paced' (see $trace)" ;;
+esac
 
 echo "# 2: unix sockets, paused 100 ms after the switch, resumed"
-migrate_verified 17b "${ours[@]}" --pause-after-ms 100
+migrate_verified 17b "${ours[@]}" --pause-after-ms 100 --send-buffer 32768 \
+    --trace "postpack_sock_*"
 expect_json "$OUT" postcopy-recovered true
+trace=$PP_BUILD/tests/run/17b/src/trace.log
+grep -q "postpack_sock_skip local socket" "$trace" ||
+    fail "the source did not say it left the unix socket alone (see $trace)"
+if grep -q "postpack_sock_mode mode=latency" "$trace"; then
+    fail "the source tuned a unix socket (see $trace)"
+fi
 echo "ok: post-copy recovery keeps every page, with and without the tuned socket"
