@@ -80,6 +80,7 @@ static char *opt_dst_hot_set_out;
 static gboolean opt_hot_set_binary;
 static int opt_pause_after_ms = -1; /* -1: no post-copy recovery */
 static char **opt_trace;            /* QEMU -trace patterns, both sides */
+static gboolean opt_tls;            /* migrate over TLS (PSK credentials) */
 static gboolean opt_json;
 static gboolean opt_quiet;
 
@@ -204,6 +205,10 @@ static GOptionEntry entries[] = {
       "QEMU's -trace syntax); each QEMU logs them with timestamps to "
       "trace.log in its run directory (tools/fault-trace.py reads them)",
       "PATTERN" },
+    { "tls", 0, 0, G_OPTION_ARG_NONE, &opt_tls,
+      "migrate over TLS: each QEMU gets PSK credentials (a fresh key in the "
+      "run directory's tls/keys.psk) and tls-creds is set on both sides",
+      NULL },
     { "timeout", 0, 0, G_OPTION_ARG_INT, &opt_timeout,
       "give up after this many seconds (default 300)", "S" },
     { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
@@ -917,16 +922,56 @@ static bool pause_and_recover(PpQmp *sq, PpQmp *dq, const char *addr,
  * destination's fault thread reads (--count-faults). */
 #define FAULT_EVENT "postcopy_ram_fault_thread_request"
 
+/* --tls: the credentials' ids (every QEMU has both) and their key. */
+#define TLS_CLIENT "pp-tls-client"
+#define TLS_SERVER "pp-tls-server"
+
+static bool tls_make_key(const char *dir, GError **errp)
+{
+    g_autofree char *path = g_build_filename(dir, "keys.psk", NULL);
+    g_autoptr(GString) key = g_string_new("qemu:");
+
+    if (g_mkdir_with_parents(dir, 0700) < 0) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_IO, "--tls: cannot create %s: %s",
+                    dir, g_strerror(errno));
+        return false;
+    }
+    for (int i = 0; i < 32; i++) {
+        g_string_append_printf(key, "%02x", g_random_int_range(0, 256));
+    }
+    g_string_append_c(key, '\n');
+    if (!g_file_set_contents_full(path, key->str, key->len,
+                                  G_FILE_SET_CONTENTS_CONSISTENT, 0600,
+                                  errp)) {
+        g_prefix_error(errp, "--tls: ");
+        return false;
+    }
+    return true;
+}
+
 /*
- * QEMU arguments for --trace (and, on the destination, --count-faults):
- * the event patterns, and a log with timestamps at DIR/trace.log (an
- * absolute path: QEMU resolves -D against its own working directory).
- * An empty vector when nothing is traced.
+ * QEMU arguments beyond the guest's: for --tls the PSK credentials of
+ * both endpoints (the guest may move back, so each QEMU has both); for
+ * --trace (and, on the destination, --count-faults) the event patterns
+ * and a log with timestamps at DIR/trace.log (an absolute path: QEMU
+ * resolves -D against its own working directory).
  */
-static char **trace_args(const char *dir, bool destination)
+static char **qemu_extra_args(const char *dir, bool destination)
 {
     GPtrArray *a = g_ptr_array_new();
     bool count = destination && opt_count_faults;
+
+    if (opt_tls) {
+        g_autofree char *tls = g_build_filename(opt_run_dir, "tls", NULL);
+        g_autofree char *abs = g_canonicalize_filename(tls, NULL);
+
+        g_ptr_array_add(a, g_strdup("-object"));
+        g_ptr_array_add(a, g_strdup_printf(
+            "tls-creds-psk,id=" TLS_CLIENT ",endpoint=client,dir=%s", abs));
+        g_ptr_array_add(a, g_strdup("-object"));
+        g_ptr_array_add(a, g_strdup_printf(
+            "tls-creds-psk,id=" TLS_SERVER ",endpoint=server,dir=%s", abs));
+    }
 
     for (char **t = opt_trace; t && *t; t++) {
         g_ptr_array_add(a, g_strdup("-trace"));
@@ -1046,13 +1091,23 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
         json_object_object_add(params, "x-hot-track-access",
                                json_object_new_boolean(false));
     }
+    if (opt_tls) {
+        json_object_object_add(params, "tls-creds",
+                               json_object_new_string(TLS_CLIENT));
+    }
     if (!qmp_simple(fq, "migrate-set-parameters", params, errp)) {
         return false;
     }
-    if (opt_window > 0) {
+    if (opt_window > 0 || opt_tls) {
         json_object *dp = json_object_new_object();
-        json_object_object_add(dp, "x-postcopy-window",
-                               json_object_new_int64(opt_window));
+        if (opt_window > 0) {
+            json_object_object_add(dp, "x-postcopy-window",
+                                   json_object_new_int64(opt_window));
+        }
+        if (opt_tls) {
+            json_object_object_add(dp, "tls-creds",
+                                   json_object_new_string(TLS_SERVER));
+        }
         if (!qmp_simple(tq, "migrate-set-parameters", dp, errp)) {
             return false;
         }
@@ -1321,7 +1376,14 @@ static bool run(Report *rp, GError **errp)
         }
     }
     src_dir = g_build_filename(opt_run_dir, "src", NULL);
-    src_trace = trace_args(src_dir, false);
+    if (opt_tls) {
+        g_autofree char *tls = g_build_filename(opt_run_dir, "tls", NULL);
+
+        if (!tls_make_key(tls, errp)) {
+            return false;
+        }
+    }
+    src_trace = qemu_extra_args(src_dir, false);
 
     PpVmConfig cfg = {
         .name = "src",
@@ -1373,7 +1435,7 @@ static bool run(Report *rp, GError **errp)
             progress("moving the guest again");
         }
         dst_dir = g_build_filename(opt_run_dir, m ? "dst2" : "dst", NULL);
-        dst_trace = trace_args(dst_dir, true);
+        dst_trace = qemu_extra_args(dst_dir, true);
         cfg.name = m ? "dst2" : "dst";
         cfg.cpus = back ? opt_src_cpus : opt_dst_cpus;
         cfg.netns = back ? opt_src_netns : opt_dst_netns;

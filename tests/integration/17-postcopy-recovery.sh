@@ -13,7 +13,9 @@
 #     warning about socket options in its log); its trace shows the
 #     socket in latency mode at the switch, forgotten when the channel
 #     broke, tuned again on the new one and paced once the push ended;
-#  2. the same over unix sockets, where the socket is left alone (the
+#  2. the same over TLS on the shaped link: the socket under TLS is tuned
+#     the same way (modes from the trace), every page verifies;
+#  3. the same over unix sockets, where the socket is left alone (the
 #     trace says why).
 . "$(dirname "$0")/lib.sh"
 [ "$(id -u)" = 0 ] || skip "needs root (network namespaces for the shaped link)"
@@ -48,7 +50,27 @@ case "$modes" in
 *) fail "socket modes were '$modes', expected 'latency none latency paced' (see $trace)" ;;
 esac
 
-echo "# 2: unix sockets, paused 100 ms after the switch, resumed"
+echo "# 2: TLS over TCP, paused during the push, resumed"
+migrate_verified 17t "${ours[@]}" --send-buffer 32768 \
+    --pacing-rate 120000000 --src-netns "pp-$inst-src" \
+    --dst-netns "pp-$inst-dst" --dst-addr "$addr" --pause-after-ms 100 \
+    --tls --trace "postpack_sock_*" --trace "qio_channel_tls_new_client"
+expect_json "$OUT" postcopy-recovered true
+trace=$PP_BUILD/tests/run/17t/src/trace.log
+grep -q "qio_channel_tls_new_client" "$trace" ||
+    fail "the source never opened a TLS channel (see $trace)"
+if grep -iE "setsockopt|socket option|send limits|send-buffer|pacing-rate" \
+        "$PP_BUILD/tests/run/17t/src/qemu.log"; then
+    fail "the source could not tune the socket under TLS"
+fi
+modes=$(sed -n 's/.*postpack_sock_mode mode=\([a-z]*\).*/\1/p' "$trace" | tr '\n' ' ')
+echo "socket modes under TLS: $modes"
+case "$modes" in
+"latency none latency paced "*) echo "ok: TLS: latency, closed, latency again, paced" ;;
+*) fail "socket modes under TLS were '$modes', expected 'latency none latency paced' (see $trace)" ;;
+esac
+
+echo "# 3: unix sockets, paused 100 ms after the switch, resumed"
 migrate_verified 17b "${ours[@]}" --pause-after-ms 100 --send-buffer 32768 \
     --trace "postpack_sock_*"
 expect_json "$OUT" postcopy-recovered true
@@ -58,4 +80,4 @@ grep -q "postpack_sock_skip local socket" "$trace" ||
 if grep -q "postpack_sock_mode mode=latency" "$trace"; then
     fail "the source tuned a unix socket (see $trace)"
 fi
-echo "ok: post-copy recovery keeps every page, with and without the tuned socket"
+echo "ok: post-copy recovery keeps every page, with and without the tuned socket, and under TLS"
