@@ -111,7 +111,20 @@ jobid() { tr -d ' \n' | sed 's/.*"id":\([0-9]*\).*/\1/'; }
 id=$(C migrate vm2 pm1 --mode=precopy --json | jobid)
 sleep 1
 C cancel "$id" | tee /dev/stderr | grep -q " cancelled " || fail "job $id not cancelled"
-C vms | grep -q '^vm2 *pm0 *running' || fail "vm2 not running on pm0 after the cancel"
+# cancel answers at once, while the driver still stops the migration:
+# wait for the job to end (cancelled), then the guest is on the source.
+st=
+for _ in $(seq 1 60); do
+    st=$(C jobs --json | python3 -c '
+import json, sys
+for j in json.load(sys.stdin):
+    if j["id"] == int(sys.argv[1]):
+        print(j["state"])' "$id")
+    case $st in cancelled|failed|broken|done) break ;; esac
+    sleep 0.5
+done
+[ "$st" = cancelled ] || fail "job $id ended '$st', not cancelled"
+C vms | grep -q '^vm2 *pm0 *running' || { C vms; fail "vm2 not running on pm0 after the cancel"; }
 msg=$(C cancel "$id" 2>&1) && fail "cancelled twice"
 echo "$msg" | grep -q "is already cancelled" || fail "unclear error: $msg"
 # A post-copy move cannot be cancelled once it switched.
