@@ -82,7 +82,11 @@ typedef struct LocalVm {
      * peer that keeps breaking them is not reconnected forever). */
     gint64 reconnect_window_us;
     guint reconnects;
-    guint retry_source;         /* retrying an unreachable monitor */
+    guint retry_source;         /* retrying an unreachable monitor, or
+                                 * watching a QEMU whose monitor closed
+                                 * exit (exit_grace_ticks) */
+    guint exit_grace_ticks;
+    char *exit_grace_why;
     bool needs_cont;            /* paused by a converged pre-copy whose
                                  * destination is gone: resume it once its
                                  * monitor answers again */
@@ -404,6 +408,29 @@ static gboolean on_retry_monitor(gpointer opaque)
     return G_SOURCE_CONTINUE; /* on_reconnected() stops it */
 }
 
+#define EXIT_GRACE_TICK_MS 50
+#define EXIT_GRACE_TICKS 60     /* 3 s */
+
+static gboolean on_exit_grace(gpointer opaque)
+{
+    Vm *vm = opaque;
+    LocalVm *lv = LV(vm);
+    g_autofree char *why = NULL;
+
+    if (lv->proc && pp_vm_is_running(lv->proc) &&
+        ++lv->exit_grace_ticks < EXIT_GRACE_TICKS) {
+        return G_SOURCE_CONTINUE;
+    }
+    lv->retry_source = 0;
+    why = g_steal_pointer(&lv->exit_grace_why);
+    if (lv->proc && pp_vm_is_running(lv->proc)) {
+        monitor_unreachable(vm, why);
+    } else {
+        pp_daemon_vm_lost(vm->d, vm, why);
+    }
+    return G_SOURCE_REMOVE;
+}
+
 /* The monitor on @side is gone for good (no reconnect, or it failed). */
 static void monitor_lost(Vm *vm, Job *job, Side side, const char *why)
 {
@@ -416,7 +443,18 @@ static void monitor_lost(Vm *vm, Job *job, Side side, const char *why)
     }
     msg = g_strdup_printf("QEMU went away on %s: %s", vm->host->name, why);
     if (lv->proc && pp_vm_is_running(lv->proc)) {
-        monitor_unreachable(vm, msg);
+        /*
+         * A QEMU that was killed closes its sockets before it can be
+         * reaped: watch it for a moment before calling it unreachable,
+         * so that its end is told at once and not at the next retry.
+         */
+        if (!lv->retry_source) {
+            g_free(lv->exit_grace_why);
+            lv->exit_grace_why = g_steal_pointer(&msg);
+            lv->exit_grace_ticks = 0;
+            lv->retry_source = g_timeout_add(EXIT_GRACE_TICK_MS,
+                                             on_exit_grace, vm);
+        }
         return;
     }
     pp_daemon_vm_lost(vm->d, vm, msg);
@@ -1617,6 +1655,7 @@ static void vm_drop(Vm *vm, bool stop)
     g_array_unref(lv->vcpu_tids);
     g_hash_table_unref(lv->last_ns);
     g_free(lv->last_protocol_error);
+    g_free(lv->exit_grace_why);
     g_free(lv);
     vm->priv = NULL;
 }

@@ -27,6 +27,7 @@ struct PpQmp {
     GQueue events;          /* json_object *, oldest first */
     char *version;
     bool greeted;           /* the first message (the banner) was read */
+    guint stale_dropped;    /* replies/events before the banner, dropped */
 
     /* Asynchronous mode (attached to a main context). */
     GMainContext *ctx;
@@ -104,8 +105,9 @@ static bool check_connected(PpQmp *qmp, GError **errp)
  */
 /*
  * The members the client itself reads, checked once for every message so
- * that nothing later meets a null or a wrong type: the first message must
- * be the QMP banner; then an event's name (a string), data (an object)
+ * that nothing later meets a null or a wrong type: the first message
+ * (after stale ones, see stale_before_greeting()) must be the QMP banner;
+ * then an event's name (a string), data (an object)
  * and timestamp (integers); a reply's id (an integer) and error (an
  * object with a string desc).  What "return" holds is the caller's to
  * check.
@@ -152,6 +154,30 @@ bad:
     return false;
 }
 
+/*
+ * QEMU's monitor thread takes a new client while its main thread may
+ * still be running a command of the last one: that reply (or an event)
+ * can reach the new client before the banner.  It belongs to the old
+ * connection, and its id could match a command of this one: dropped.
+ * Bounded, so a peer that never greets is still refused.
+ */
+#define PP_QMP_MAX_STALE 8
+
+static bool stale_before_greeting(PpQmp *qmp, json_object *msg)
+{
+    if (qmp->greeted || json_object_object_get_ex(msg, "QMP", NULL) ||
+        qmp->stale_dropped >= PP_QMP_MAX_STALE) {
+        return false;
+    }
+    if (!json_object_object_get_ex(msg, "event", NULL) &&
+        !json_object_object_get_ex(msg, "return", NULL) &&
+        !json_object_object_get_ex(msg, "error", NULL)) {
+        return false;
+    }
+    qmp->stale_dropped++;
+    return true;
+}
+
 static json_object *read_message(PpQmp *qmp, gint64 deadline,
                                  bool *timed_out, GError **errp)
 {
@@ -182,6 +208,10 @@ static json_object *read_message(PpQmp *qmp, gint64 deadline,
                                 "object");
                     qmp_disconnect(qmp);
                     return NULL;
+                }
+                if (stale_before_greeting(qmp, obj)) {
+                    json_object_put(obj);
+                    continue;
                 }
                 if (!check_shape(qmp, obj, errp)) {
                     json_object_put(obj);

@@ -319,6 +319,35 @@ static void test_not_qmp(void **state)
     fake_finish(&fs);
 }
 
+/* Replies and events a monitor sends before its banner belong to the
+ * connection before this one (QEMU's main thread can answer an old
+ * command just as its monitor thread accepts the next client): dropped,
+ * and the handshake goes on.  Anything else first is still refused
+ * (test_not_qmp). */
+static void test_stale_before_greeting(void **state)
+{
+    FakeServer fs;
+    g_autoptr(GError) err = NULL;
+    int fd = fake_start(&fs, "stale-before-greeting.txt", NULL);
+    g_autoptr(PpQmp) q = pp_qmp_new_fd(fd, 2000, &err);
+    json_object *s;
+
+    if (!q) {
+        fail_msg("connect: %s", err->message);
+    }
+    g_autoptr(json_object) st = pp_qmp_execute(q, "query-status", NULL, 2000,
+                                               &err);
+    if (!st) {
+        fail_msg("query-status: %s", err->message);
+    }
+    assert_true(json_object_object_get_ex(st, "status", &s));
+    assert_string_equal(json_object_get_string(s), "running");
+    /* the stale event is not handed to the caller either */
+    g_autoptr(json_object) none = pp_qmp_next_event(q, NULL, 0, &err);
+    assert_null(none);
+    fake_finish(&fs);
+}
+
 static void test_late_reply_dropped(void **state)
 {
     FakeServer fs;
@@ -741,6 +770,7 @@ int main(void)
         cmocka_unit_test(test_late_reply_dropped),
         cmocka_unit_test(test_connect_errors),
         cmocka_unit_test(test_greeting_timeout),
+        cmocka_unit_test(test_stale_before_greeting),
         cmocka_unit_test(test_async_basic),
         cmocka_unit_test(test_async_handshake),
         cmocka_unit_test(test_async_handshake_failures),
