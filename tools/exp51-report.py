@@ -6,30 +6,19 @@
 #
 # SPDX-License-Identifier: GPL-2.0-or-later
 import argparse
-import csv
 import glob
-import json
 import os
 import re
 import subprocess
 import sys
 
-OVERLOAD = 90.0
-ACTIVE = 5.0
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from exp_common import (fmt, has_cairo, load_timeline, overload_s,  # noqa: E402
+                        relief_s, sample_step)
 
 
 def load(run_dir, step):
-    rows = list(csv.DictReader(open(os.path.join(run_dir, "timeline.csv"))))
-    jobs = json.load(open(os.path.join(run_dir, "jobs.json")))
-    hosts, vms, events = {}, {}, []
-    for r in rows:
-        t = float(r["t"])
-        if r["kind"] == "host":
-            hosts.setdefault(t, {})[r["name"]] = float(r["cpu"])
-        elif r["kind"] == "vm":
-            vms.setdefault(t, {})[r["name"]] = (r["host"], float(r["cpu"]))
-        else:
-            events.append((t, r["kind"][len("event:"):], r["name"], r["detail"]))
+    hosts, vms, events, jobs = load_timeline(run_dir)
     start = min(t for t, k, _, _ in events if k == "start")
     vm_start = {n: t for t, k, n, _ in events if k == "vm-start"}
     # VM1's steps, on the wall clock: guest monotonic time counts from its
@@ -50,30 +39,9 @@ def load(run_dir, step):
     steps = sorted(set(steps))
     d = dict(hosts=hosts, vms=vms, events=events, jobs=jobs, start=start,
              steps=steps, step=step)
-    d["hosts"], d["vms"] = by_pass(hosts, vms)
     d["clock_offset"] = align(d)
     d["steps"] = [(t + d["clock_offset"], p, i) for t, p, i in steps]
     return d
-
-
-def by_pass(hosts, vms):
-    """Host and VM samples grouped by sampling pass.  The local driver
-    stamps every host and VM of a pass with one time; the libvirt driver
-    samples each host (and its domains) in a call of its own, a few ms
-    apart: samples within half a second of a pass's first are that
-    pass's."""
-    key = {}
-    start = None
-    for t in sorted(set(hosts) | set(vms)):
-        if start is None or t - start > 0.5:
-            start = t
-        key[t] = start
-    h2, v2 = {}, {}
-    for t, v in hosts.items():
-        h2.setdefault(key[t], {}).update(v)
-    for t, v in vms.items():
-        v2.setdefault(key[t], {}).update(v)
-    return h2, v2
 
 
 def align(d):
@@ -81,18 +49,23 @@ def align(d):
     after its QEMU started, so the steps' wall times are off by that
     boot delay.  Estimate it as the shift that best fits VM1's measured
     CPU to its target before the first move (least squares, 0.1 s steps
-    from -2 to +8 s)."""
+    from -2 to +8 s; of equal fits the smallest shift)."""
     first_move = min([j["started"] for j in d["jobs"]] or [float("inf")])
     pts = [(t, v["vm1"][1]) for t, v in d["vms"].items()
            if "vm1" in v and d["steps"] and t >= d["steps"][0][0] and t < first_move]
     if len(pts) < 10:
         return 0.0
-    best = (float("inf"), 0.0)
+    best = (float("inf"), 0.0, 0.0)
     for k in range(-20, 81):
         off = k / 10.0
-        err = sum((cpu - target_at(d["steps"], t - off)) ** 2 for t, cpu in pts)
-        best = min(best, (err, off))
-    return best[1]
+        err = sum((cpu - target_at(d["steps"], sample_mid(t) - off)) ** 2 for t, cpu in pts)
+        best = min(best, (round(err, 6), abs(off), off))
+    return best[2]
+
+
+def sample_mid(t):
+    """A sample stamped t holds the CPU of the second before it."""
+    return t - 0.5
 
 
 def target_at(steps, t):
@@ -135,24 +108,21 @@ def measure(d):
         m["pack_delay_s"] = pack["started"] - t0pct if t0pct else None
         m["pack_total_s"] = (pack["ended"] - pack["started"]) if pack.get("ended") else None
         m["pack_switch_ms"] = pack.get("switchover-ms")
-    # Overload: a host at >= 90% running more than one active VM.
-    over = {}
-    # Only the experiment proper: from VM1's first step (boot and fill
-    # load both VMs before that).
+    # Overload: a host at >= 90% running more than one active VM, counted
+    # from VM1's first step (boot and fill load both VMs before that).
     t_begin = d["steps"][0][0] if d["steps"] else 0
     times = sorted(t for t in d["hosts"] if t >= t_begin)
-    dt = (times[-1] - times[0]) / max(1, len(times) - 1) if len(times) > 1 else 1.0
-    for t in times:
-        for h, cpu in d["hosts"][t].items():
-            active = sum(1 for (vh, c) in d["vms"].get(t, {}).values()
-                         if vh == h and c >= ACTIVE)
-            if cpu >= OVERLOAD and active > 1:
-                over[h] = over.get(h, 0) + dt
-    m["overload_s"] = sum(over.values())
+    dt = sample_step(times)
+    m["overload_s"] = overload_s(d["hosts"], d["vms"], t_begin)
+    # Relief as VM1 feels it: from the decision to spread until it gets
+    # 95% of its target (3 samples in a row).
+    m["relief_s"] = (relief_s(d["vms"], "vm1", spread["started"],
+                              lambda t: target_at(d["steps"], sample_mid(t)))
+                     if spread else None)
     # VM1's shortfall against its target.
     want = short = 0.0
     for t in times:
-        tgt = target_at(d["steps"], t)
+        tgt = target_at(d["steps"], sample_mid(t))
         got = d["vms"].get(t, {}).get("vm1", (None, 0.0))[1]
         want += tgt * dt / 100
         short += max(0.0, tgt - got) * dt / 100
@@ -161,10 +131,6 @@ def measure(d):
     if spread and pack and pack.get("ended"):
         m["pm1_busy_s"] = pack["ended"] - spread["started"]
     return m
-
-
-def fmt(v, spec):
-    return "-" if v is None else format(v, spec)
 
 
 def report(label, m):
@@ -184,6 +150,8 @@ def report(label, m):
                   % (m["pack_vm"], fmt(m["pack_delay_s"], ".1f"), fmt(m["pack_total_s"], ".1f"))]
     lines += ["  guest clock offset (boot delay, fitted): %.1f s" % m["clock_offset"],
               "  overload (host >= 90%% with 2 active VMs): %.0f s" % m["overload_s"],
+              "  relief (decision until VM1 gets 95%% of its target, 3 samples in a row): "
+              "%s s" % fmt(m["relief_s"], ".0f"),
               "  VM1 CPU shortfall: %.1f CPU-seconds (%.1f%% of its demand)"
               % (m["vm1_short_cpu_s"], m["vm1_short_pct"])]
     return "\n".join(lines)
@@ -201,7 +169,7 @@ def plot(run_dir, d, label):
             f.write("%.2f %s %s %s %s %d\n" % (
                 t - t0, h.get("pm0", "?"), h.get("pm1", "?"),
                 v.get("vm0", (0, "?"))[1], v.get("vm1", (0, "?"))[1],
-                target_at(d["steps"], t)))
+                target_at(d["steps"], sample_mid(t))))
     marks = []
     for j in d["jobs"]:
         marks.append((j["started"] - t0, "start %s" % j["vm"], "dt 2"))
@@ -225,11 +193,6 @@ def plot(run_dir, d, label):
     subprocess.run(["gnuplot"], input="\n".join(gp), text=True, check=True)
 
 
-def has_cairo():
-    out = subprocess.run(["gnuplot", "-e", "set terminal"], capture_output=True, text=True)
-    return "pngcairo" in (out.stdout + out.stderr)
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--step", type=float, required=True)
@@ -243,23 +206,25 @@ def main():
         print(report(a.label, m))
         plot(a.dirs[0], d, a.label)
         return
-    hdr = ("%-17s %6s %9s %11s %10s %10s %9s %10s %11s"
-           % ("run", "moved", "detect s", "overload s", "switched s", "downtime",
-              "move s", "VM1 short", "pack move s"))
+    hdr = ("%-17s %6s %9s %11s %9s %10s %10s %9s %10s %11s"
+           % ("run", "moved", "detect s", "overload s", "relief s", "switched s",
+              "downtime", "move s", "VM1 short", "pack move s"))
     print("Experiment 5.1, step %g s (10 s averages, decisions every 1 s, "
           "10 s cooldown)" % a.step)
     print(hdr)
     print("-" * len(hdr))
     for run_dir in a.dirs:
         m = measure(load(run_dir, a.step))
-        print("%-17s %6s %9s %11.0f %10s %8s ms %9s %9.1f%% %11s" % (
+        print("%-17s %6s %9s %11.0f %9s %10s %8s ms %9s %9.1f%% %11s" % (
             os.path.basename(run_dir.rstrip("/")), m.get("spread_vm", "-"),
-            fmt(m.get("detect_s"), ".1f"), m["overload_s"], fmt(m.get("switched_s"), ".1f"),
+            fmt(m.get("detect_s"), ".1f"), m["overload_s"], fmt(m["relief_s"], ".0f"),
+            fmt(m.get("switched_s"), ".1f"),
             fmt(m.get("switch_ms"), ".0f"),
             fmt(m.get("spread_total_s"), ".1f"), m["vm1_short_pct"],
             fmt(m.get("pack_total_s"), ".1f")))
     print("detect: spread start - VM1 reaching 100%; overload: seconds a host was "
-          ">= 90% with 2 active VMs;\nswitched: from the spread's start until the "
+          ">= 90% with 2 active VMs;\nrelief: from the spread's start until VM1 got 95% "
+          "of its target (3 samples in a row);\nswitched: from the spread's start until the "
           "guest ran on the destination; downtime: STOP->RESUME;\nmove: the spread's "
           "total time; VM1 short: CPU VM1 wanted but did not get.")
 

@@ -1,0 +1,96 @@
+#!/bin/bash
+# The experiment reports on made-up runs whose figures are worked out by
+# hand (no VM is started): tools/exp51-report.py's overload, relief (from
+# the decision until the loaded VM gets 95% of its demand, three samples
+# in a row), detection, switch and pack times; a VM never relieved shows
+# "-"; a run without a spread has no relief.
+. "$(dirname "$0")/lib.sh"
+command -v gnuplot > /dev/null || skip "needs gnuplot (scripts/install-deps)"
+tmp=$PP_BUILD/tests/run/05
+rm -rf "$tmp"
+mkdir -p "$tmp"
+
+# Experiment 5.1 with 20 s steps, from t = 1000 (the daemon's start): VM1's
+# guest steps 0, 50, 100, 50, 0% from guest time 10 s (1010, 1030, 1050,
+# 1070, 1090 on the wall clock; it started at 1000).  VM0 holds 20%.
+# pm0 saturates at 1050; the policy moves VM0 at 1055 (detected 5 s after
+# 100%), its guest runs on pm1 from 1055.5, and the move ends at 1070.
+# VM1 gets all it asks for until the switch, then only VM1_AFTER% while
+# pm0 serves VM0's pages, until RELIEVED (100% from then on).
+# A sample stamped t holds the CPU of the second before it.
+# Expected: overload 5 s (the samples 1051..1055: two active VMs on a
+# saturated pm0),
+# relief RELIEVED - 1055 s (8 s for 1063), switched 0.5 s, pack 5 s after
+# the 0% step.
+make_run() { # DIR VM1_AFTER RELIEVED SPREAD(yes|no)
+    python3 - "$@" <<'PY'
+import json, os, sys
+d, after, relieved, spread = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+os.makedirs(os.path.join(d, "state/run/vm1/boot"))
+with open(os.path.join(d, "state/run/vm1/boot/serial.log"), "w") as f:
+    for i, (t, p) in enumerate([(10, 0), (30, 50), (50, 100), (70, 50), (90, 0)]):
+        f.write("PP cpuload step t=%d.000 pct=%d index=%d\n" % (t, p, i))
+def target(t):
+    p = 0
+    for ts, pct in [(1010, 0), (1030, 50), (1050, 100), (1070, 50), (1090, 0)]:
+        if ts <= t:
+            p = pct
+    return p
+rows = ["kind,t,name,host,cpu,proc_cpu,detail",
+        "event:start,1000.0,,,,,daemon started",
+        "event:vm-start,1000.0,vm0,,,,on pm0",
+        "event:vm-start,1000.0,vm1,,,,on pm0"]
+moved = spread == "yes"
+for t in range(1001, 1121):
+    vm0_host = "pm1" if moved and 1055.5 < t < 1095.5 else "pm0"
+    want = target(t - 1)    # a sample holds the second before it
+    got = want
+    if moved and 1055 < t < relieved and want:
+        got = min(want, after)
+    if not moved and want == 100:
+        got = after
+    vm0 = 20.0
+    pm0 = min(100.0, got + (vm0 if vm0_host == "pm0" else 0))
+    pm1 = vm0 if vm0_host == "pm1" else 0.0
+    rows += ["host,%d.0,pm0,,%.1f,," % (t, pm0), "host,%d.0,pm1,,%.1f,," % (t, pm1),
+             "vm,%d.0,vm0,%s,%.1f,%.1f," % (t, vm0_host, vm0, vm0),
+             "vm,%d.0,vm1,pm0,%.1f,%.1f," % (t, got, got)]
+open(os.path.join(d, "timeline.csv"), "w").write("\n".join(rows) + "\n")
+jobs = []
+if moved:
+    jobs = [{"id": 1, "vm": "vm0", "reason": "spread: pm0 overloaded", "state": "done",
+             "started": 1055.0, "resumed": 1055.5, "ended": 1070.0, "switchover-ms": 5.0,
+             "bytes": 100 * 1048576, "postcopy-requests": 40},
+            {"id": 2, "vm": "vm0", "reason": "pack: pm1 underused", "state": "done",
+             "started": 1095.0, "resumed": 1095.5, "ended": 1100.0, "switchover-ms": 4.0,
+             "bytes": 50 * 1048576, "postcopy-requests": 10}]
+json.dump(jobs, open(os.path.join(d, "jobs.json"), "w"))
+PY
+}
+R() { python3 "$PP_TOP/tools/exp51-report.py" --step 20 --label test "$@"; }
+make_run "$tmp/a" 85 1063 yes
+out=$(R "$tmp/a") || fail "exp51-report failed: $out"
+echo "$out"
+echo "$out" | grep -q "overload (host >= 90% with 2 active VMs): 5 s" || fail "overload not 5 s"
+echo "$out" | grep -q "relief (.*): 8 s" || fail "relief not 8 s"
+echo "$out" | grep -q "detected 5.0 s after VM1 reached 100%" || fail "detection not 5 s"
+echo "$out" | grep -q "host switched 0.5 s after the start" || fail "switch not 0.5 s"
+echo "$out" | grep -q "pack: moved vm0 5.0 s after VM1 fell to 0%" || fail "pack delay not 5 s"
+echo "$out" | grep -q "guest clock offset (boot delay, fitted): 0.0 s" || fail "clock offset not 0"
+[ -s "$tmp/a/plot.png" ] || fail "no plot"
+# Three good samples in a row are needed: one good sample at 1058 alone
+# does not end the relief.
+make_run "$tmp/b" 94 1070 yes
+out=$(R "$tmp/b") || fail "exp51-report failed: $out"
+# VM1's target falls to 50% at 1070: 94% of 100 is short, 50 of 50 is not.
+echo "$out" | grep -q "relief (.*): 15 s" || fail "relief not 15 s: $out"
+make_run "$tmp/c" 80 9999 no
+out=$(R "$tmp/c") || fail "exp51-report failed: $out"
+echo "$out" | grep -q "spread: none" || fail "a spread was found"
+echo "$out" | grep -q "relief (.*): - s" || fail "relief given without a spread"
+echo "$out" | grep -q "overload (host >= 90% with 2 active VMs): 20 s" || fail "overload not 20 s"
+sum=$(python3 "$PP_TOP/tools/exp51-report.py" --step 20 --summary "$tmp/a" "$tmp/b" "$tmp/c")
+echo "$sum"
+echo "$sum" | grep -q "relief s" || fail "no relief column in the summary"
+echo "$sum" | awk '$1 == "a" { exit !($5 == 8) }' || fail "summary: relief of a is not 8"
+echo "all good"
