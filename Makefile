@@ -259,10 +259,12 @@ check-full: all unit-tests fuzzers qemu guest $(B)/accel $(B)/qtest-wrap/qemu-sy
 # The paper's experiment 5.1 (pre-copy vs post-copy packing); STEP=S
 # shortens VM1's load steps (default 60 s: about 23 minutes for 4 runs),
 # RUNS=postcopy-filled,... picks runs, DRIVER=libvirt runs the VMs as
-# libvirt domains on emulated libvirt hosts.
+# libvirt domains on emulated libvirt hosts, HOST_WORK=split puts pm0's
+# QEMU threads other than vCPUs on CPU 1.
 demo: all qemu guest $(B)/accel
 	$(Q)$(SUDO) scripts/experiment-5.1 --build $(B) $(if $(STEP),--step $(STEP)) \
-	    $(if $(RUNS),--runs $(RUNS)) $(if $(DRIVER),--driver $(DRIVER))
+	    $(if $(RUNS),--runs $(RUNS)) $(if $(DRIVER),--driver $(DRIVER)) \
+	    $(if $(HOST_WORK),--host-work $(HOST_WORK))
 
 # Our post-copy vs upstream QEMU 10.0 (same Debian source, no series):
 # REPS=N repetitions (default 5), WORKLOADS=..., LINKS=tbf,loopback,
@@ -323,7 +325,8 @@ help:
 	@echo "                 FUZZ=qmp,control,config,hotset,guestlog"
 	@echo "  demo           the paper's experiment 5.1: packing with post-copy vs"
 	@echo "                 pre-copy (STEP=60 seconds per load step, RUNS=...,"
-	@echo "                 DRIVER=libvirt: on emulated libvirt hosts)"
+	@echo "                 DRIVER=libvirt: on emulated libvirt hosts,"
+	@echo "                 HOST_WORK=split: pm0's host work on CPU 1)"
 	@echo "  demo-migrate   one post-copy move of a busy guest, with a report"
 	@echo "  bench-postcopy our post-copy vs upstream's at its best, medians and"
 	@echo "                 ratios (REPS=5, WORKLOADS=idle,contig,scatter,uniform,"

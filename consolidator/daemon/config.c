@@ -63,6 +63,7 @@ static void host_free(gpointer p)
 
     g_free(h->name);
     g_free(h->cpus);
+    g_free(h->host_work_cpus);
     g_free(h->uri);
     g_free(h->peer_uri);
     g_free(h->migration_address);
@@ -462,8 +463,8 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
                        const char *name, GError **errp)
 {
     static const char *const local_keys[] = {
-        "cpus", "memory", "power_off", "power_on", "wake_delay",
-        "min_awake", "watts", NULL
+        "cpus", "host_work_cpus", "memory", "power_off", "power_on",
+        "wake_delay", "min_awake", "watts", NULL
     };
     static const char *const libvirt_keys[] = {
         "uri", "peer_uri", "migration_address", "cpus", "memory",
@@ -481,6 +482,11 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
     if (pp_config_host(c, name)) {
         return fail(p, errp, group, NULL, "host '%s' is defined twice", name);
     }
+    if (lv && g_key_file_has_key(p->kf, group, "host_work_cpus", NULL)) {
+        return fail(p, errp, group, "host_work_cpus", "the libvirt driver "
+                    "leaves QEMU's threads to libvirt (a domain's "
+                    "<emulatorpin>): only the local driver places them");
+    }
     if (!check_keys(p, group, lv ? libvirt_keys : local_keys, errp)) {
         return false;
     }
@@ -496,6 +502,11 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
             return fail(p, errp, group, "cpus", "%s", err->message);
         }
         h->ncpus = (guint)CPU_COUNT(&set);
+    }
+    h->host_work_cpus = get_str(p, group, "host_work_cpus", NULL);
+    if (h->host_work_cpus &&
+        !pp_cpuset_parse(h->host_work_cpus, &set, &err)) {
+        return fail(p, errp, group, "host_work_cpus", "%s", err->message);
     }
     if (lv) {
         h->uri = get_str(p, group, "uri", NULL);

@@ -44,6 +44,8 @@ typedef struct PpHostConfig {
     char *cpus;             /* CPU list (local: required; libvirt: the
                              * host's share of its node, optional) */
     guint ncpus;            /* CPUs in the list; 0 without one */
+    char *host_work_cpus;   /* local: where QEMU's threads other than its
+                             * vCPUs run (migration, I/O); NULL: cpus */
     guint64 mem_mib;        /* 0: unlimited (local), the node's (libvirt) */
     char *uri;              /* libvirt: how the daemon reaches it */
     char *peer_uri;         /* libvirt: how other hosts' libvirtd reach it

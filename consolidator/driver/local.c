@@ -62,6 +62,8 @@ typedef struct Stopping {
 typedef struct LocalHost {
     const PpHostConfig *cfg;
     cpu_set_t set;
+    cpu_set_t work_set;     /* host_work_cpus: QEMU's non-vCPU threads */
+    bool split;             /* work_set differs from set */
     char *netns;
     bool have_last;
     guint64 last_busy, last_total;
@@ -87,6 +89,8 @@ typedef struct LocalVm {
                                  * exit (exit_grace_ticks) */
     guint exit_grace_ticks;
     char *exit_grace_why;
+    bool place_warned;          /* a thread could not be placed (said
+                                 * once) */
     bool needs_cont;            /* paused by a converged pre-copy whose
                                  * destination is gone: resume it once its
                                  * monitor answers again */
@@ -625,6 +629,52 @@ static guint64 delta_ns(LocalVm *lv, PpVm *proc, GArray *tids,
     return sum;
 }
 
+/*
+ * The paper's hosts ran VMs on one core and host work on another: on a
+ * host with host_work_cpus, QEMU's vCPU threads stay on its cpus and
+ * every other thread (main loop, migration, I/O, RCU) goes to the
+ * host-work set.  Threads are told apart by exclusion (the vCPU thread
+ * ids from query-cpus-fast), so no thread name is relied on.  Checked on
+ * every sampling pass: threads QEMU starts later (a migration's) inherit
+ * the main thread's set, and any other is placed within a second.
+ * Nothing is done until the vCPU ids are known.
+ */
+static void place_threads(Vm *vm, PpVm *proc, GArray *vcpu_tids, Host *h)
+{
+    LocalHost *lh = h ? LH(h) : NULL;
+    pid_t pid = proc ? pp_vm_pid(proc) : 0;
+    const char *name;
+
+    if (!lh || !lh->split || !pid || !vcpu_tids || !vcpu_tids->len) {
+        return;
+    }
+    g_autofree char *dir = g_strdup_printf("/proc/%d/task", (int)pid);
+    g_autoptr(GDir) dh = g_dir_open(dir, 0, NULL);
+
+    while (dh && (name = g_dir_read_name(dh))) {
+        pid_t tid = (pid_t)atoi(name);
+        bool is_vcpu = false;
+        cpu_set_t cur;
+
+        for (guint i = 0; i < vcpu_tids->len; i++) {
+            is_vcpu |= g_array_index(vcpu_tids, pid_t, i) == tid;
+        }
+        const cpu_set_t *want = is_vcpu ? &lh->set : &lh->work_set;
+        if (sched_getaffinity(tid, sizeof(cur), &cur) == 0 &&
+            CPU_EQUAL(&cur, want)) {
+            continue;
+        }
+        if (sched_setaffinity(tid, sizeof(*want), want) < 0 &&
+            errno != ESRCH && !LV(vm)->place_warned) {
+            LV(vm)->place_warned = true;
+            pp_daemon_event(vm->d, "warning", vm->name, "cannot place QEMU "
+                            "thread %d on CPUs %s: %s", (int)tid,
+                            is_vcpu ? lh->cfg->cpus : lh->cfg->host_work_cpus,
+                            g_strerror(errno));
+        }
+    }
+}
+
 static void sample_vm(PpDaemon *d, Vm *vm, double t)
 {
     LocalVm *lv = LV(vm);
@@ -636,6 +686,11 @@ static void sample_vm(PpDaemon *d, Vm *vm, double t)
 
     if (vm->state == VM_LOST) {
         return;
+    }
+    place_threads(vm, lv->proc, lv->vcpu_tids, vm->host);
+    if (vm->job && vm->job->priv && LJ(vm->job)->dst_proc) {
+        place_threads(vm, LJ(vm->job)->dst_proc, LJ(vm->job)->dst_vcpu_tids,
+                      vm->job->to);
     }
     /* During a move the guest runs on either side; count both. */
     vcpu = delta_ns(lv, lv->proc, lv->vcpu_tids, seen, "v");
@@ -2164,6 +2219,11 @@ static bool local_setup(LocalDriver *ld, GError **errp)
 
         lh->cfg = pp_config_host(d->cfg, h->name);
         pp_cpuset_parse(lh->cfg->cpus, &lh->set, NULL);
+        lh->work_set = lh->set;
+        if (lh->cfg->host_work_cpus) {
+            pp_cpuset_parse(lh->cfg->host_work_cpus, &lh->work_set, NULL);
+        }
+        lh->split = !CPU_EQUAL(&lh->set, &lh->work_set);
         h->priv = lh;
     }
     if (!net_up(ld, errp)) {

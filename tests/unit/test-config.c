@@ -159,6 +159,35 @@ static void test_errors_name_file_line_key(void **state)
                  "unknown key 'spare' for policy threshold");
 }
 
+/* host_work_cpus: where the local driver puts QEMU's non-vCPU threads. */
+static void test_host_work_cpus(void **state)
+{
+    g_autoptr(GString) text = g_string_new(good);
+    g_autoptr(GError) err = NULL;
+
+    g_string_replace(text, "cpus = 0\n", "cpus = 0\nhost_work_cpus = 1\n", 1);
+    g_autoptr(PpConfig) c = pp_config_parse(text->str, "test.ini", &err);
+    if (!c) {
+        fail_msg("%s", err->message);
+    }
+    assert_string_equal(pp_config_host(c, "pm0")->host_work_cpus, "1");
+    assert_null(pp_config_host(c, "pm1")->host_work_cpus);
+    /* what the VMs use is still the host's cpus */
+    assert_int_equal(pp_config_host(c, "pm0")->ncpus, 1);
+    expect_error("cpus = 1-2", "cpus = 1-2\nhost_work_cpus = 3-1",
+                 "[host pm1] host_work_cpus: invalid CPU list '3-1'");
+    expect_error("cpus = 1-2", "cpus = 1-2\nhost_work_cpus =",
+                 "[host pm1] host_work_cpus");
+    /* the libvirt driver refuses it, saying why */
+    g_string_replace(text, "accel = tcg", "accel = tcg\ndriver = libvirt", 1);
+    g_autoptr(PpConfig) lv = pp_config_parse(text->str, "test.ini", &err);
+    assert_null(lv);
+    if (!strstr(err->message, "[host pm0] host_work_cpus: the libvirt driver "
+                "leaves QEMU's threads to libvirt")) {
+        fail_msg("unclear error: %s", err->message);
+    }
+}
+
 static void test_structure_errors(void **state)
 {
     g_autoptr(GError) err = NULL;
@@ -271,6 +300,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
+        cmocka_unit_test(test_host_work_cpus),
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_modes),
