@@ -184,7 +184,7 @@ check-asan: all qemu guest $(B)/accel $(ASAN_B)/bin/consolidator $(PLANETLAB_DAY
 	    --only '$(if $(CHECK_ONLY),$(CHECK_ONLY),unit/*,integration/2[0-9]-*,integration/30-*)'
 
 # ----------------------------------------------------------------- guest
-GUEST_PROGS := memverify memtouch cpuload fixedwork
+GUEST_PROGS := memverify memtouch cpuload fixedwork bankpage
 GUEST_BINS := $(GUEST_PROGS:%=$(B)/guest/bin/%)
 GUEST_CFLAGS := -std=gnu11 -O2 -static -Wall -Wextra -Wno-unused-parameter
 

@@ -91,7 +91,7 @@ int main(int argc, char **argv)
             "below --memory");
     }
     kvm = strcmp(opt_accel, "kvm") == 0;
-    cmdline = pp_guest_cmdline(opt_workload, (guint64)opt_fill, &err);
+    cmdline = pp_guest_cmdline(opt_workload, (guint64)opt_fill, NULL, &err);
     if (!cmdline) {
         die(err->message);
     }

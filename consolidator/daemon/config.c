@@ -79,6 +79,8 @@ static void vm_free(gpointer p)
     g_free(v->name);
     g_free(v->host);
     g_free(v->workload);
+    g_free(v->address);
+    g_free(v->mac);
     g_free(v);
 }
 
@@ -297,7 +299,8 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "kernel", "initrd", "accel", "firmware", "hot_first", "hot_track_ms",
         "send_buffer", "fault_window", "pacing", "driver", "domains",
         "require_metadata", "peer_to_peer", "metrics", "recover_timeout",
-        "query_socket", "control_group", "sandbox", "qemu_user", NULL
+        "query_socket", "control_group", "sandbox", "qemu_user", "guest_net",
+        NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -379,6 +382,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         !get_u64(p, g, "recover_timeout", 600, 0, 86400 * 7,
                  &c->recover_timeout_s, errp) ||
         !get_bool(p, g, "autopilot", true, &c->autopilot, errp) ||
+        !get_bool(p, g, "guest_net", false, &c->guest_net, errp) ||
         !get_bool(p, g, "sandbox", true, &c->sandbox, errp) ||
         !get_bool(p, g, "hot_first", true, &c->hot_first, errp) ||
         !get_u64(p, g, "hot_track_ms", 300, 0, 60000, &c->hot_track_ms,
@@ -390,6 +394,11 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         return false;
     }
     c->max_moves = (guint)u;
+    if (c->guest_net && strcmp(c->driver, "local") != 0) {
+        return fail(p, errp, g, "guest_net", "the %s driver's VMs have the "
+                    "networks their hosts give them; guest_net is the local "
+                    "driver's guest LAN", c->driver);
+    }
     mode = get_str(p, g, "mode", "postcopy");
     g_autoptr(GError) merr = NULL;
     if (!pp_mig_mode_parse(mode, &c->mode, &merr)) {
@@ -482,6 +491,11 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
     if (pp_config_host(c, name)) {
         return fail(p, errp, group, NULL, "host '%s' is defined twice", name);
     }
+    if (!lv && (strcmp(name, "sw") == 0 || strcmp(name, "client") == 0)) {
+        return fail(p, errp, group, NULL, "host name '%s' is taken by the "
+                    "emulated network (its switch and client namespaces)",
+                    name);
+    }
     if (lv && g_key_file_has_key(p->kf, group, "host_work_cpus", NULL)) {
         return fail(p, errp, group, "host_work_cpus", "the libvirt driver "
                     "leaves QEMU's threads to libvirt (a domain's "
@@ -560,11 +574,14 @@ static bool parse_host(Parse *p, PpConfig *c, const char *group,
            get_u64(p, group, "memory", 0, 0, G_MAXUINT32, &h->mem_mib, errp);
 }
 
+static bool valid_address(const char *a);
+
 static bool parse_vm(Parse *p, PpConfig *c, const char *group,
                      const char *name, GError **errp)
 {
     static const char *const known[] = { "memory", "vcpus", "host",
-                                         "workload", "fill", NULL };
+                                         "workload", "fill", "address",
+                                         "mac", NULL };
     guint64 vcpus;
     PpVmSpec *v;
 
@@ -599,9 +616,88 @@ static bool parse_vm(Parse *p, PpConfig *c, const char *group,
     v->workload = get_str(p, group, "workload", NULL);
     g_autoptr(GError) err = NULL;
     g_autofree char *cmdline = pp_guest_cmdline(v->workload, v->fill_mib,
-                                                &err);
+                                                NULL, &err);
     if (!cmdline) {
         return fail(p, errp, group, "workload", "%s", err->message);
+    }
+    v->address = get_str(p, group, "address", NULL);
+    v->mac = get_str(p, group, "mac", NULL);
+    if ((v->address || v->mac) && !c->guest_net) {
+        return fail(p, errp, group, v->address ? "address" : "mac",
+                    "a VM has a network interface only with guest_net = true "
+                    "in [consolidator]");
+    }
+    if (v->address && !valid_address(v->address)) {
+        return fail(p, errp, group, "address", "'%s' is not an IPv4 address "
+                    "with a prefix length in 10.78.0.0/24, the guest LAN "
+                    "(e.g. 10.78.0.11/24)", v->address);
+    }
+    if (v->mac && !g_regex_match_simple("^[0-9a-f]{2}(:[0-9a-f]{2}){5}$",
+                                        v->mac, G_REGEX_CASELESS, 0)) {
+        return fail(p, errp, group, "mac", "'%s' is not a MAC address "
+                    "(xx:xx:xx:xx:xx:xx)", v->mac);
+    }
+    if (v->mac && (g_ascii_xdigit_value(v->mac[1]) & 1)) {
+        return fail(p, errp, group, "mac", "'%s' is a multicast address",
+                    v->mac);
+    }
+    return true;
+}
+
+/*
+ * The guest LAN (pp-net guestnet) is 10.78.0.0/24; its .254 is the client
+ * namespace's.  A VM's address is one of .1 to .253 there.
+ */
+static bool valid_address(const char *a)
+{
+    g_autoptr(GMatchInfo) m = NULL;
+    g_autoptr(GRegex) re = g_regex_new("^10\\.78\\.0\\.([0-9]{1,3})/24$", 0,
+                                       0, NULL);
+
+    if (!g_regex_match(re, a, 0, &m)) {
+        return false;
+    }
+    g_autofree char *n = g_match_info_fetch(m, 1);
+    guint64 v = g_ascii_strtoull(n, NULL, 10);
+    return v >= 1 && v <= 253;
+}
+
+/* guest_net: every VM's address and MAC, given or derived, and unique. */
+static bool assign_guest_net(Parse *p, PpConfig *c, GError **errp)
+{
+    g_autoptr(GHashTable) seen = g_hash_table_new_full(g_str_hash,
+                                                       g_str_equal, g_free,
+                                                       NULL);
+
+    for (guint i = 0; i < c->vms->len; i++) {
+        PpVmSpec *v = c->vms->pdata[i];
+        g_autofree char *group = g_strdup_printf("vm %s", v->name);
+        if (!v->address) {
+            if (10 + i > 253) {
+                return fail(p, errp, group, NULL, "no address left for it "
+                            "on the guest LAN: give it one (address =)");
+            }
+            v->address = g_strdup_printf("10.78.0.%u/24", 10 + i);
+        }
+        if (!v->mac) {
+            g_autofree char *key = g_strdup_printf("%s/%s", c->instance,
+                                                   v->name);
+            guint h = g_str_hash(key);
+            v->mac = g_strdup_printf("52:54:00:%02x:%02x:%02x",
+                                     (h >> 16) & 0xff, (h >> 8) & 0xff,
+                                     h & 0xff);
+        }
+        g_autofree char *ip = g_strndup(v->address,
+                                        strcspn(v->address, "/"));
+        g_autofree char *mac = g_ascii_strdown(v->mac, -1);
+        if (!g_hash_table_add(seen, g_steal_pointer(&ip))) {
+            return fail(p, errp, group, "address", "%s is another VM's too",
+                        v->address);
+        }
+        if (!g_hash_table_add(seen, g_steal_pointer(&mac))) {
+            return fail(p, errp, group, "mac", "%s is another VM's too",
+                        v->mac);
+        }
     }
     return true;
 }
@@ -682,6 +778,9 @@ PpConfig *pp_config_parse(const char *text, const char *path, GError **errp)
             return NULL;
         }
     }
+    if (c->guest_net && !assign_guest_net(&p, c, errp)) {
+        return NULL;
+    }
     return g_steal_pointer(&c);
 }
 
@@ -742,7 +841,7 @@ bool pp_config_reloadable(const PpConfig *o, const PpConfig *n, GError **errp)
     S(driver); S(instance); S(state_dir); S(socket); S(query_socket);
     S(control_group); S(database); S(metrics); S(link_rate); S(qemu);
     S(kernel); S(initrd); S(accel); S(qemu_user);
-    V(require_metadata); V(peer_to_peer); V(sandbox);
+    V(require_metadata); V(peer_to_peer); V(sandbox); V(guest_net);
     if (!what && !same_strv(o->domains, n->domains)) {
         what = "domains";
     }
@@ -755,6 +854,7 @@ bool pp_config_reloadable(const PpConfig *o, const PpConfig *n, GError **errp)
     for (guint i = 0; !what && i < o->hosts->len; i++) {
         const PpHostConfig *a = o->hosts->pdata[i], *b = n->hosts->pdata[i];
         if (!same_str(a->name, b->name) || !same_str(a->cpus, b->cpus) ||
+            !same_str(a->host_work_cpus, b->host_work_cpus) ||
             a->mem_mib != b->mem_mib || !same_str(a->uri, b->uri) ||
             !same_str(a->peer_uri, b->peer_uri) ||
             !same_str(a->migration_address, b->migration_address) ||
@@ -773,7 +873,8 @@ bool pp_config_reloadable(const PpConfig *o, const PpConfig *n, GError **errp)
         const PpVmSpec *a = o->vms->pdata[i], *b = n->vms->pdata[i];
         if (!same_str(a->name, b->name) || !same_str(a->host, b->host) ||
             a->mem_mib != b->mem_mib || a->vcpus != b->vcpus ||
-            !same_str(a->workload, b->workload) || a->fill_mib != b->fill_mib) {
+            !same_str(a->workload, b->workload) || a->fill_mib != b->fill_mib ||
+            !same_str(a->address, b->address) || !same_str(a->mac, b->mac)) {
             what = "the [vm] sections";
         }
     }

@@ -68,6 +68,10 @@ typedef struct PpVmSpec {
     char *host;             /* initial host */
     char *workload;         /* guest command, e.g. "cpuload --schedule=20" */
     guint64 fill_mib;       /* fill at boot (pp.fill) */
+    char *address;          /* guest_net: its interface's "A.B.C.D/P"
+                             * (default 10.78.0.(10 + position)/24) */
+    char *mac;              /* guest_net: its NIC's MAC (default 52:54:00
+                             * and a hash of instance and name) */
 } PpVmSpec;
 
 typedef struct PpConfig {
@@ -103,6 +107,8 @@ typedef struct PpConfig {
     guint64 pacing_pct;     /* pace post-copy at this % of link_rate */
     guint64 pacing_rate;    /* ... in bytes/s (0: link_rate none, or off) */
     bool autopilot;         /* run the policy; false: only manual moves */
+    bool guest_net;         /* local: each VM gets a NIC on the guest LAN
+                             * (pp-net guestnet), moved with it */
     char *link_rate;        /* tc tbf rate or "none" */
     double link_bytes;      /* link_rate in bytes/s; 0: none */
     char *qemu, *kernel, *initrd, *accel;

@@ -202,6 +202,14 @@ static bool net_up(LocalDriver *ld, GError **errp)
         return false;
     }
     ld->net_up = true;
+    if (d->cfg->guest_net) {
+        /* the guest LAN beside it (kept as it is when complete) */
+        args->pdata[0] = "guestnet";
+        if (!run_net_helper(ld, (const char *const *)args->pdata, NULL,
+                            errp)) {
+            return false;
+        }
+    }
     for (guint i = 0; i < d->hosts->len; i++) {
         Host *h = d->hosts->pdata[i];
         const char *a[] = { "addr", d->cfg->instance, h->name, NULL };
@@ -235,13 +243,24 @@ static PpVm *spawn(LocalDriver *ld, Vm *vm, Host *host, bool incoming,
     PpDaemon *d = ld->d;
     const PpVmSpec *s = LV(vm)->spec;
     g_autofree char *append = pp_guest_cmdline(s->workload, s->fill_mib,
-                                               errp);
+                                               s->address, errp);
     g_autofree char *run_dir = g_build_filename(d->run_dir, s->name, tag,
                                                 NULL);
     g_autofree char *name = g_strdup_printf("%s-%s", s->name, tag);
+    g_autofree char *tap = NULL;
 
     if (!append) {
         return NULL;
+    }
+    if (d->cfg->guest_net) {
+        /* The VM's port on this host's guest bridge: one name per VM, in
+         * every host's namespace (made once, reused when it comes back). */
+        tap = g_strdup_printf("pv%08x", g_str_hash(s->name));
+        const char *a[] = { "tap", d->cfg->instance, host->name, tap,
+                            d->cfg->qemu_user, NULL };
+        if (!run_net_helper(ld, a, NULL, errp)) {
+            return NULL;
+        }
     }
     PpVmConfig cfg = {
         .name = name,
@@ -261,6 +280,8 @@ static PpVm *spawn(LocalDriver *ld, Vm *vm, Host *host, bool incoming,
         .user = d->cfg->qemu_user,
         /* VMs outlive the daemon: a restart adopts them (pidfile). */
         .detach = true,
+        .net_tap = tap,
+        .net_mac = s->mac,
     };
     g_autofree char *host_file = g_build_filename(run_dir, "host", NULL);
     g_autoptr(PpVm) proc = wait ? pp_vm_start(&cfg, 30000, errp) :

@@ -117,9 +117,18 @@ int pp_records_find(GPtrArray *records, guint from, const char *prog,
     return -1;
 }
 
-char *pp_guest_cmdline(const char *workload, guint64 fill_mib, GError **errp)
+char *pp_guest_cmdline(const char *workload, guint64 fill_mib,
+                       const char *net_addr, GError **errp)
 {
     g_autoptr(GString) s = g_string_new("console=ttyS0 quiet panic=-1");
+
+    if (net_addr && !g_regex_match_simple(
+            "^[0-9]{1,3}(\\.[0-9]{1,3}){3}/[0-9]{1,2}$", net_addr, 0, 0)) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID, "guest address '%s' "
+                    "is not an IPv4 address with a prefix length "
+                    "(A.B.C.D/P)", net_addr);
+        return NULL;
+    }
 
     if (workload) {
         g_auto(GStrv) w = NULL;
@@ -156,6 +165,9 @@ char *pp_guest_cmdline(const char *workload, guint64 fill_mib, GError **errp)
     }
     if (fill_mib) {
         g_string_append_printf(s, " pp.fill=%" G_GUINT64_FORMAT, fill_mib);
+    }
+    if (net_addr) {
+        g_string_append_printf(s, " pp.net=%s", net_addr);
     }
     return g_string_free(g_steal_pointer(&s), FALSE);
 }

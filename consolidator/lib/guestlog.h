@@ -42,10 +42,12 @@ void pp_record_free(PpRecord *r);
 /*
  * The kernel command line that makes our guest image run @workload
  * ("program --opt=v ..."; NULL: none) after filling @fill_mib MiB (0:
- * none): "console=ttyS0 quiet panic=-1 pp.wl=PROGRAM pp.args=A+B
- * pp.fill=N".  Fails on a workload the encoding cannot carry ('+',
- * quotes, control characters).
+ * none), with its network interface at @net_addr ("A.B.C.D/P"; NULL: no
+ * network): "console=ttyS0 quiet panic=-1 pp.wl=PROGRAM pp.args=A+B
+ * pp.fill=N pp.net=A.B.C.D/P".  Fails on a workload the encoding cannot
+ * carry ('+', quotes, control characters) or an address not of that form.
  */
-char *pp_guest_cmdline(const char *workload, guint64 fill_mib, GError **errp);
+char *pp_guest_cmdline(const char *workload, guint64 fill_mib,
+                       const char *net_addr, GError **errp);
 
 #endif

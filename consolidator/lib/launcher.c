@@ -99,6 +99,19 @@ char **pp_vm_build_argv(const PpVmConfig *cfg, GError **errp)
                     cfg->accel);
         return NULL;
     }
+    if (cfg->net_tap &&
+        (!g_regex_match_simple("^[A-Za-z0-9_.-]{1,15}$", cfg->net_tap, 0,
+                               0) ||
+         !cfg->net_mac ||
+         !g_regex_match_simple("^[0-9a-fA-F]{2}(:[0-9a-fA-F]{2}){5}$",
+                               cfg->net_mac, 0, 0))) {
+        g_set_error(errp, PP_ERROR, PP_ERROR_INVALID,
+                    "NIC on tap '%s' with MAC '%s': a tap name is 1 to 15 "
+                    "letters, digits, '.', '_' or '-', a MAC "
+                    "xx:xx:xx:xx:xx:xx", cfg->net_tap,
+                    cfg->net_mac ? cfg->net_mac : "(none)");
+        return NULL;
+    }
     qmp = g_build_filename(cfg->run_dir, "qmp.sock", NULL);
     serial = g_build_filename(cfg->run_dir, "serial.sock", NULL);
     log = g_build_filename(cfg->run_dir, "serial.log", NULL);
@@ -143,6 +156,17 @@ char **pp_vm_build_argv(const PpVmConfig *cfg, GError **errp)
     ADDF("socket,id=ser0,path=%s,server=on,wait=off,logfile=%s", serial, log);
     ADD("-serial");
     ADD("chardev:ser0");
+    if (cfg->net_tap) {
+        /* The tap exists (made by pp-net): QEMU only opens it, so no
+         * script runs (the sandbox denies spawning) and no privilege is
+         * needed beyond the tap's owner.  No option ROM: the guest boots
+         * from -kernel, and both sides of a move must agree on the ROM. */
+        ADD("-netdev");
+        ADDF("tap,id=net0,ifname=%s,script=no,downscript=no", cfg->net_tap);
+        ADD("-device");
+        ADDF("virtio-net-pci,netdev=net0,id=nic0,mac=%s,romfile=",
+             cfg->net_mac);
+    }
     if (cfg->incoming_defer) {
         ADD("-incoming");
         ADD("defer");

@@ -46,6 +46,11 @@ typedef struct PpVmConfig {
                                  * process (pidfile qemu.pid in run_dir,
                                  * for pp_vm_adopt) */
     const char *const *extra_args; /* appended verbatim, NULL-terminated */
+    const char *net_tap;        /* a virtio-net NIC on this existing tap
+                                 * device (in netns); NULL: no NIC */
+    const char *net_mac;        /* its MAC (xx:xx:xx:xx:xx:xx; needed with
+                                 * net_tap, the same on both sides of a
+                                 * move) */
     const char *user;           /* run QEMU as this user (set before exec,
                                  * after entering the namespace; the run
                                  * directory becomes theirs); NULL: ours */

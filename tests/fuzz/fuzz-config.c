@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (guint i = 0; i < c->vms->len; i++) {
             const PpVmSpec *v = c->vms->pdata[i];
 
-            g_free(pp_guest_cmdline(v->workload, v->fill_mib, NULL));
+            g_free(pp_guest_cmdline(v->workload, v->fill_mib, v->address, NULL));
             pp_config_vm(c, v->name);
         }
         pp_config_free(c);

@@ -188,6 +188,62 @@ static void test_host_work_cpus(void **state)
     }
 }
 
+/* guest_net: a NIC per VM on the guest LAN, addresses and MACs given or
+ * derived, and unique; the names the network takes are refused. */
+static void test_guest_net(void **state)
+{
+    g_autoptr(GString) text = g_string_new(good);
+    g_autoptr(GError) err = NULL;
+
+    g_string_replace(text, "accel = tcg", "accel = tcg\nguest_net = true", 1);
+    g_string_append(text, "\n[vm vm1]\nhost = pm1\naddress = 10.78.0.20/24\n"
+                    "mac = 52:54:00:00:00:01\n");
+    g_autoptr(PpConfig) c = pp_config_parse(text->str, "test.ini", &err);
+    if (!c) {
+        fail_msg("%s", err->message);
+    }
+    assert_true(c->guest_net);
+    const PpVmSpec *v0 = pp_config_vm(c, "vm0"), *v1 = pp_config_vm(c, "vm1");
+    assert_string_equal(v0->address, "10.78.0.10/24");     /* by position */
+    assert_true(g_regex_match_simple("^52:54:00:[0-9a-f]{2}:[0-9a-f]{2}:"
+                                     "[0-9a-f]{2}$", v0->mac, 0, 0));
+    assert_string_equal(v1->address, "10.78.0.20/24");
+    assert_string_equal(v1->mac, "52:54:00:00:00:01");
+    /* the derived MAC is a function of instance and name */
+    g_autoptr(PpConfig) c2 = pp_config_parse(text->str, "test.ini", &err);
+    assert_string_equal(pp_config_vm(c2, "vm0")->mac, v0->mac);
+
+    expect_error("fill = 1536", "fill = 1536\naddress = 10.78.0.5/24",
+                 "[vm vm0] address: a VM has a network interface only with "
+                 "guest_net = true");
+    g_autoptr(GString) t2 = g_string_new(text->str);
+    g_string_replace(t2, "10.78.0.20/24", "10.78.0.10/24", 1);
+    g_autoptr(PpConfig) dup = pp_config_parse(t2->str, "test.ini", &err);
+    assert_null(dup);
+    assert_non_null(strstr(err->message, "10.78.0.10/24 is another VM's too"));
+    g_clear_error(&err);
+    const char *bad[][2] = {
+        { "10.78.0.20/24", "10.78.0.254/24" },  /* the client's */
+        { "10.78.0.20/24", "10.77.0.20/24" },   /* the migration links' */
+        { "10.78.0.20/24", "10.78.0.20" },
+        { "52:54:00:00:00:01", "53:54:00:00:00:01" },   /* multicast */
+        { "52:54:00:00:00:01", "52:54:00:00:00" },
+        { "52:54:00:00:00:01", "52:54:00:00:00:01,romfile=x" },
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_autoptr(GString) t = g_string_new(text->str);
+        g_string_replace(t, bad[i][0], bad[i][1], 1);
+        g_autoptr(PpConfig) x = pp_config_parse(t->str, "test.ini", &err);
+        if (x) {
+            fail_msg("'%s' was taken", bad[i][1]);
+        }
+        assert_non_null(strstr(err->message, "[vm vm1]"));
+        g_clear_error(&err);
+    }
+    expect_error("[host pm1]", "[host client]", "host name 'client' is taken");
+    expect_error("[host pm1]", "[host sw]", "host name 'sw' is taken");
+}
+
 static void test_structure_errors(void **state)
 {
     g_autoptr(GError) err = NULL;
@@ -301,6 +357,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_host_work_cpus),
+        cmocka_unit_test(test_guest_net),
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_structure_errors),
         cmocka_unit_test(test_modes),

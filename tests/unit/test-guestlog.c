@@ -89,20 +89,31 @@ static void test_cmdline(void **state)
 {
     g_autoptr(GError) err = NULL;
     g_autofree char *a = pp_guest_cmdline(
-        "cpuload  --schedule=0,50,100 --step=5", 768, &err);
-    g_autofree char *b = pp_guest_cmdline(NULL, 0, &err);
-    g_autofree char *c = pp_guest_cmdline("memverify", 0, &err);
+        "cpuload  --schedule=0,50,100 --step=5", 768, NULL, &err);
+    g_autofree char *b = pp_guest_cmdline(NULL, 0, NULL, &err);
+    g_autofree char *c = pp_guest_cmdline("memverify", 0, NULL, &err);
+    g_autofree char *n = pp_guest_cmdline("httpd -f -p 80", 0,
+                                          "10.78.0.11/24", &err);
 
     assert_string_equal(a, "console=ttyS0 quiet panic=-1 pp.wl=cpuload "
                         "pp.args=--schedule=0,50,100+--step=5 pp.fill=768");
     assert_string_equal(b, "console=ttyS0 quiet panic=-1");
     assert_string_equal(c, "console=ttyS0 quiet panic=-1 pp.wl=memverify");
-    assert_null(pp_guest_cmdline("x --a=1+2", 0, &err));
+    assert_string_equal(n, "console=ttyS0 quiet panic=-1 pp.wl=httpd "
+                        "pp.args=-f+-p+80 pp.net=10.78.0.11/24");
+    assert_null(pp_guest_cmdline("x --a=1+2", 0, NULL, &err));
     assert_non_null(strstr(err->message, "'+'"));
     g_clear_error(&err);
-    assert_null(pp_guest_cmdline("x \"y\"", 0, &err));
+    assert_null(pp_guest_cmdline("x \"y\"", 0, NULL, &err));
     g_clear_error(&err);
-    assert_null(pp_guest_cmdline("   ", 0, &err));
+    assert_null(pp_guest_cmdline("   ", 0, NULL, &err));
+    g_clear_error(&err);
+    /* an address the guest's init could not use, or that would carry
+     * more onto the command line */
+    assert_null(pp_guest_cmdline(NULL, 0, "10.78.0.11", &err));
+    assert_non_null(strstr(err->message, "A.B.C.D/P"));
+    g_clear_error(&err);
+    assert_null(pp_guest_cmdline(NULL, 0, "10.78.0.11/24 pp.wl=x", &err));
 }
 
 int main(void)

@@ -100,6 +100,37 @@ static void test_build_argv(void **state)
     cfg.accel = "tcg";
     cfg.mem_mib = 0;
     assert_null(pp_vm_build_argv(&cfg, &err));
+    g_clear_error(&err);
+
+    /* No NIC unless asked for (-nodefaults); then virtio-net on the tap,
+     * with no script and no option ROM. */
+    cfg.mem_mib = 512;
+    argv = pp_vm_build_argv(&cfg, &err);
+    assert_false(argv_has(argv, "-netdev", NULL));
+    assert_true(argv_has(argv, "-nodefaults", NULL));
+    g_strfreev(argv);
+    cfg.net_tap = "pv0123abcd";
+    cfg.net_mac = "52:54:00:aa:bb:cc";
+    argv = pp_vm_build_argv(&cfg, &err);
+    assert_true(argv_has(argv, "-netdev", "tap,id=net0,ifname=pv0123abcd,"
+                         "script=no,downscript=no"));
+    assert_true(argv_has(argv, "-device", "virtio-net-pci,netdev=net0,"
+                         "id=nic0,mac=52:54:00:aa:bb:cc,romfile="));
+    const char *bad[][2] = {
+        { "pv0123abcd", NULL }, { "pv0123abcd", "52:54:00:aa:bb" },
+        { "a-tap-name-too-long", "52:54:00:aa:bb:cc" },
+        { "tap,script=/x", "52:54:00:aa:bb:cc" },
+        { "pv0", "52:54:00:aa:bb:cc,romfile=/x" },
+    };
+    for (guint i = 0; i < G_N_ELEMENTS(bad); i++) {
+        g_strfreev(argv);
+        cfg.net_tap = bad[i][0];
+        cfg.net_mac = bad[i][1];
+        argv = pp_vm_build_argv(&cfg, &err);
+        assert_null(argv);
+        assert_true(g_error_matches(err, PP_ERROR, PP_ERROR_INVALID));
+        g_clear_error(&err);
+    }
 }
 
 static char *tmp_dir(void)
