@@ -1,9 +1,16 @@
 #!/bin/bash
 # The experiment reports on made-up runs whose figures are worked out by
-# hand (no VM is started): tools/exp51-report.py's overload, relief (from
+# hand (no VM is started).  tools/exp51-report.py: overload, relief (from
 # the decision until the loaded VM gets 95% of its demand, three samples
 # in a row), detection, switch and pack times; a VM never relieved shows
-# "-"; a run without a spread has no relief.
+# "-"; a run without a spread has no relief.  tools/exp52-report.py:
+# completion (the job's time plus a move's downtime), time shared,
+# overload, relief, host-seconds and pm1's share, an unfinished job, the
+# summary's ratios to the dedicated run beside the paper's.
+# tools/exp53-report.py: responses classed good / tolerable / failed
+# (thresholds inclusive, errors and error statuses failed, other
+# thresholds honoured), the move, overload, relief, the summary beside
+# the paper's shares.
 . "$(dirname "$0")/lib.sh"
 command -v gnuplot > /dev/null || skip "needs gnuplot (scripts/install-deps)"
 tmp=$PP_BUILD/tests/run/05
@@ -170,4 +177,60 @@ echo "$sum" | grep -q "^dedicated  *60.0 (+0%)  *60.0 (+0%) " || fail "dedicated
 echo "$sum" | grep -q "^postcopy  *65.5 (+9%)  *70.0 (+17%) .* 225.2 / 225.7, ~260 s" ||
     fail "postcopy row (ours, then the paper's)"
 echo "$sum" | grep -q "checksums: all equal (abc)" || fail "checksums"
+
+# Experiment 5.3: ten responses per VM, 5 s apart (VM0 from 1000, VM1
+# from 1002), good within 2 s, tolerable within 4 s.  VM0: good, good,
+# 3.0 s (tolerable), a transport error, then good: 8/1/1.  VM1: 0.1 s,
+# 2.5 s, a 500 in 0.1 s, 4.5 s, 4.0 s, exactly 2.0 s, then good: 6/2/2.
+# pm0 saturated with both VMs active 1011..1020 (10 s of overload); vm0
+# moved at 1020, switched at 1020.4.  Relief: the first 5 s window from
+# 1020 in which both VMs' answers are all good starts at 1023 (VM1's
+# 1022 answer was only tolerable): 3 s.
+python3 - "$tmp/53/postcopy" <<'PY'
+import json, os, sys
+d = sys.argv[1]
+os.makedirs(d)
+r = ["t,vm,group,code,secs,bytes"]
+vm0 = [("200", 0.1), ("200", 0.1), ("200", 3.0), ("error", None)] + [("200", 0.1)] * 6
+vm1 = [("200", 0.1), ("200", 2.5), ("500", 0.1), ("200", 4.5), ("200", 4.0), ("200", 2.0)] + \
+      [("200", 0.1)] * 4
+for i in range(10):
+    for vm, base, (code, secs) in (("vm0", 1000, vm0[i]), ("vm1", 1002, vm1[i])):
+        r.append("%d.000,%s,0,%s,%s,%s" % (base + 5 * i, vm, code,
+                                          "" if secs is None else secs, 7000 if secs else 0))
+open(os.path.join(d, "responses.csv"), "w").write("\n".join(r) + "\n")
+open(os.path.join(d, "load.log"), "w").write(
+    "1000.000 start group 0: vm0 x100 at +0 s\n1000.000 start group 1: vm1 x20 at +0 s\n")
+rows = ["kind,t,name,host,cpu,proc_cpu,detail", "event:start,999.0,,,,,"]
+for t in range(1001, 1051):
+    both = 1010 < t <= 1020
+    h0 = "pm1" if t > 1020.4 else "pm0"
+    rows += ["host,%d.0,pm0,,%.1f,," % (t, 100.0 if both else 50.0),
+             "host,%d.0,pm1,,%.1f,," % (t, 40.0 if h0 == "pm1" else 0.0),
+             "vm,%d.0,vm0,%s,%.1f,," % (t, h0, 50.0 if both else 40.0),
+             "vm,%d.0,vm1,pm0,%.1f,," % (t, 50.0)]
+open(os.path.join(d, "timeline.csv"), "w").write("\n".join(rows) + "\n")
+json.dump([{"id": 1, "vm": "vm0", "from": "pm0", "to": "pm1", "reason": "spread: pm0",
+            "state": "done", "started": 1020.0, "resumed": 1020.4, "ended": 1030.0,
+            "switchover-ms": 3.0}], open(os.path.join(d, "jobs.json"), "w"))
+PY
+out=$(python3 "$PP_TOP/tools/exp53-report.py" --label post "$tmp/53/postcopy") ||
+    fail "exp53-report failed: $out"
+echo "$out"
+echo "$out" | grep -q "vm0: 10 responses: good 8 (80.00%), tolerable 1 (10.00%), failed 1 (10.00%)" ||
+    fail "vm0's classes"
+echo "$out" | grep -q "vm1: 10 responses: good 6 (60.00%), tolerable 2 (20.00%), failed 2 (20.00%)" ||
+    fail "vm1's classes"
+echo "$out" | grep -q "spread: moved vm0 20 s into the load; host switched 0.4 s" || fail "the move"
+echo "$out" | grep -q "overload (.*): 10 s" || fail "overload"
+echo "$out" | grep -q "relief (.*): 3 s" || fail "relief"
+[ -s "$tmp/53/postcopy/plot.png" ] || fail "no 5.3 plot"
+# Other thresholds class the same responses otherwise: within 3 s good.
+out=$(python3 "$PP_TOP/tools/exp53-report.py" --good 3 --tolerable 4.5 "$tmp/53/postcopy")
+echo "$out" | grep -q "vm1: 10 responses: good 7 (70.00%), tolerable 2 (20.00%), failed 1" ||
+    fail "thresholds not applied: $out"
+sum=$(python3 "$PP_TOP/tools/exp53-report.py" --summary "$tmp/53/postcopy")
+echo "$sum"
+echo "$sum" | grep -q "^postcopy *vm1 *6 (60.00%) *2 (20.00%) *2 (20.00%) .* 89.56% / 6.50% / 3.94%" ||
+    fail "summary row (ours, then the paper's)"
 echo "all good"
