@@ -266,6 +266,14 @@ demo: all qemu guest $(B)/accel
 	    $(if $(RUNS),--runs $(RUNS)) $(if $(DRIVER),--driver $(DRIVER)) \
 	    $(if $(HOST_WORK),--host-work $(HOST_WORK))
 
+# The paper's experiments 5.1 (both host-work layouts), 5.2 and 5.3, about
+# 2 hours (SHORT=1: about 25 minutes); EXPERIMENTS=5.1,5.2,5.3 picks,
+# HOST_WORK=split for 5.2 and 5.3.  Tables: build/experiments/summary.md.
+experiments: all qemu guest $(B)/accel
+	$(Q)$(SUDO) scripts/experiments --build $(B) $(if $(SHORT),--short) \
+	    $(if $(EXPERIMENTS),--only $(EXPERIMENTS)) \
+	    $(if $(HOST_WORK),--host-work $(HOST_WORK))
+
 # Our post-copy vs upstream QEMU 10.0 (same Debian source, no series):
 # REPS=N repetitions (default 5), WORKLOADS=..., LINKS=tbf,loopback,
 # CONFIGS=... (default: every configuration, scripts/bench-postcopy -h).
@@ -327,6 +335,9 @@ help:
 	@echo "                 pre-copy (STEP=60 seconds per load step, RUNS=...,"
 	@echo "                 DRIVER=libvirt: on emulated libvirt hosts,"
 	@echo "                 HOST_WORK=split: pm0's host work on CPU 1)"
+	@echo "  experiments    the paper's experiments 5.1, 5.2 and 5.3 (about 2 h;"
+	@echo "                 SHORT=1, EXPERIMENTS=5.2,..., HOST_WORK=split);"
+	@echo "                 tables in build/experiments/summary.md"
 	@echo "  demo-migrate   one post-copy move of a busy guest, with a report"
 	@echo "  bench-postcopy our post-copy vs upstream's at its best, medians and"
 	@echo "                 ratios (REPS=5, WORKLOADS=idle,contig,scatter,uniform,"
@@ -340,7 +351,7 @@ help:
 
 .SECONDARY:
 .PHONY: fuzzers fuzz check-asan unit-tests all deps qemu qemu-source qemu-upstream qemu-export guest check \
-        check-full demo demo-migrate bench bench-postcopy bench-sim install clean \
+        check-full demo experiments demo-migrate bench bench-postcopy bench-sim install clean \
         distclean help
 
 -include $(shell find $(B)/obj $(B)/fuzz/obj $(ASAN_B)/obj -name '*.d' 2>/dev/null)

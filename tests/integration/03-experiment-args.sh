@@ -1,5 +1,6 @@
 #!/bin/bash
-# scripts/experiment-5.1 (make demo) refuses bad options with a clear
+# scripts/experiment-5.1 (make demo), experiment-5.2, experiment-5.3 and
+# experiments (make experiments) refuse bad options with a clear
 # message, for either driver, before it starts anything: a bad step, a
 # bad driver, an unknown run, a bad host-work layout.  (A shell slip that
 # makes it exit silently under set -e, as an earlier version did for the
@@ -24,4 +25,24 @@ done
 expect "host-work must be vm or split" --host-work cores
 expect "host-work split needs the local driver" --driver libvirt --host-work split
 expect "unknown option" --bogus
+# experiment-5.2, -5.3 and experiments (make experiments) likewise
+X() { # SCRIPT WANT OPTION...
+    local script=$1 want=$2 msg
+    shift 2
+    msg=$("$PP_TOP/scripts/$script" --build "$PP_BUILD" "$@" 2>&1) && fail "$script $* succeeded"
+    echo "$msg" | grep -q "$want" || fail "$script $*: unclear message: $msg"
+}
+X experiment-5.2 "unknown run 'fast'" --out "$out" --runs fast
+X experiment-5.2 "job-s must be whole seconds" --out "$out" --job-s 2m
+X experiment-5.2 "job-s must be at least 10" --out "$out" --job-s 5
+X experiment-5.2 "units must be at least 1" --out "$out" --units 0
+X experiment-5.2 "host-work must be vm or split" --out "$out" --host-work x
+X experiment-5.2 "unknown option" --out "$out" --bogus
+X experiment-5.3 "unknown run 'fast'" --out "$out" --runs fast
+X experiment-5.3 "good must not exceed --tolerable" --out "$out" --good 5 --tolerable 4
+X experiment-5.3 "think must be a number" --out "$out" --think -1
+X experiment-5.3 "duration must hold VM1's 7 steps" --out "$out" --duration 30 --step 10
+X experiment-5.3 "unknown option" --out "$out" --bogus
+X experiments "unknown experiment '5.4'" --only 5.4
+X experiments "host-work must be vm or split" --host-work x
 echo "all good"
