@@ -90,7 +90,9 @@ def main():
         cmd = ["ip", "netns", "exec", a.netns]
         if a.cpu:
             cmd += ["taskset", "-c", a.cpu]
-        cmd += ["siege", "-R", rc, "-c", str(n), "-d", str(a.think),
+        # siege writes its lines with stdio: line-buffered, so that each
+        # is stamped when the response came, not when a buffer filled
+        cmd += ["stdbuf", "-oL", "-eL", "siege", "-R", rc, "-c", str(n), "-d", str(a.think),
                 "-t", "%dS" % (a.duration - start), urls[vm]]
         p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         procs.append(p)

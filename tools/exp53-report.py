@@ -47,7 +47,18 @@ def load(run_dir, good, tolerable):
     hosts, vms, events, jobs = load_timeline(run_dir)
     resp = load_responses(os.path.join(run_dir, "responses.csv"))
     classed = [(t, vm, g, classify(c, s, good, tolerable), s) for t, vm, g, c, s in resp]
-    return dict(hosts=hosts, vms=vms, events=events, jobs=jobs, resp=classed)
+    starts = []
+    log = os.path.join(run_dir, "load.log")
+    if os.path.exists(log):
+        with open(log) as f:
+            for line in f:
+                p = line.split()
+                if len(p) >= 6 and p[1] == "start":
+                    starts.append((float(p[0]), p[4], int(p[5].lstrip("x"))))
+    # time 0: when the first sessions started
+    t0 = min([t for t, _, _ in starts] or [classed[0][0] if classed else 0.0])
+    return dict(hosts=hosts, vms=vms, events=events, jobs=jobs, resp=classed,
+                starts=starts, t0=t0)
 
 
 def relief(d, t0):
@@ -77,8 +88,7 @@ def measure(d):
         m[vm] = {k: cls.count(k) for k in ("good", "tolerable", "failed")}
         m[vm]["n"] = len(cls)
     if d["resp"]:
-        t0, t1 = d["resp"][0][0], d["resp"][-1][0]
-        m["overload_s"] = overload_s(d["hosts"], d["vms"], t0, t1)
+        m["overload_s"] = overload_s(d["hosts"], d["vms"], d["t0"], d["resp"][-1][0])
     else:
         m["overload_s"] = None
     spread = next((j for j in d["jobs"] if (j.get("reason") or "").startswith("spread")), None)
@@ -87,7 +97,7 @@ def measure(d):
     m["spread_s"] = (spread["ended"] - spread["started"]) if spread and spread.get("ended") else None
     m["relief_s"] = relief(d, spread["started"]) if spread else None
     if spread and d["resp"]:
-        m["decided_at_s"] = spread["started"] - d["resp"][0][0]
+        m["decided_at_s"] = spread["started"] - d["t0"]
     return m
 
 
@@ -120,15 +130,11 @@ def report(label, m, good, tolerable):
 def plot(run_dir, d, label, good, tolerable):
     if not d["resp"]:
         return
-    t0 = d["resp"][0][0]
+    t0 = d["t0"]
     dat = os.path.join(run_dir, "plot.dat")
     sessions = {}
-    with open(os.path.join(run_dir, "load.log")) as f:
-        for line in f:
-            p = line.split()
-            if len(p) >= 6 and p[1] == "start":
-                vm, n = p[4], int(p[5].lstrip("x"))
-                sessions.setdefault(vm, []).append((float(p[0]) - t0, n))
+    for t, vm, n in d["starts"]:
+        sessions.setdefault(vm, []).append((t - t0, n))
     with open(dat, "w") as f:
         for i, vm in enumerate(VMS):
             f.write("# %s: t secs\n" % vm)
