@@ -1708,6 +1708,12 @@ static void local_vm_describe(PpDriver *drv, Vm *vm, json_object *o)
 
     json_object_object_add(o, "pid", json_object_new_int(
                                lv->proc ? pp_vm_pid(lv->proc) : 0));
+    if (lv->spec->address) {
+        json_object_object_add(o, "address",
+                               json_object_new_string(lv->spec->address));
+        json_object_object_add(o, "mac",
+                               json_object_new_string(lv->spec->mac));
+    }
 }
 
 static void vm_drop(Vm *vm, bool stop)

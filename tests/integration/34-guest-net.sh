@@ -50,6 +50,8 @@ for _ in $(seq 1 300); do
     sleep 0.2
 done
 grep -a "PP init net " "$run"/state/run/web/boot/serial.log || fail "the guest reported no network"
+C vms --json | tr -d ' \n' | grep -q '"address":"10.78.0.11/24","mac":"52:54:00:' ||
+    fail "vms --json does not show the VM's address and MAC"
 grep -aq "PP init net .*addr=10.78.0.11/24 mac=52:54:00:" "$run"/state/run/web/boot/serial.log ||
     fail "wrong address or MAC in the guest"
 ok=
