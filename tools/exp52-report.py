@@ -25,17 +25,30 @@ PAPER = {"dedicated": (220.40, None, None), "postcopy": (225.15, 225.70, 260),
 
 
 def records(path):
-    """fixedwork's start and done records: {event: {key: value}}."""
-    out = {}
+    """fixedwork's start and done records: {event: {key: value}}, and its
+    progress as a list of (t, units done) under "progress"."""
+    out = {"progress": []}
     if not os.path.exists(path):
         return out
     for line in open(path, errors="replace"):
-        m = re.search(r"PP fixedwork (start|done) t=([0-9.]+)(.*)", line)
-        if m and m.group(1) not in out:
-            kv = dict(re.findall(r"(\w+)=(\S+)", m.group(3)))
+        m = re.search(r"PP fixedwork (start|done|progress) t=([0-9.]+)(.*)", line)
+        if not m:
+            continue
+        kv = dict(re.findall(r"(\w+)=(\S+)", m.group(3)))
+        if m.group(1) == "progress":
+            out["progress"].append((float(m.group(2)), int(kv.get("done", 0))))
+        elif m.group(1) not in out:
             kv["t"] = float(m.group(2))
             out[m.group(1)] = kv
     return out
+
+
+def solo_rate(progress, t_from, t_to):
+    """Units a second between two guest times (None with too few points)."""
+    pts = [p for p in progress if t_from <= p[0] <= t_to]
+    if len(pts) < 5 or pts[-1][0] <= pts[0][0]:
+        return None
+    return (pts[-1][1] - pts[0][1]) / (pts[-1][0] - pts[0][0])
 
 
 def load(run_dir):
@@ -58,7 +71,15 @@ def load(run_dir):
             info["done"] = rec["done"]["t"] - rec["start"]["t"] + downtime
             info["checksum"] = rec["done"].get("checksum")
             info["units"] = rec["done"].get("units")
+        info["start_t"] = rec["start"]["t"]
+        info["progress"] = rec["progress"]
         d["vm"][v] = info
+    # The machine's speed in this run: VM0's rate while it runs alone
+    # (before VM1 starts), the same situation in every placement.
+    if all(v in d["vm"] for v in VMS):
+        v0, v1 = d["vm"]["vm0"], d["vm"]["vm1"]
+        alone = v1["start_wall"] - v0["start_wall"]
+        d["solo_rate"] = solo_rate(v0["progress"], v0["start_t"] + 1, v0["start_t"] + alone - 1)
     return d
 
 
@@ -74,7 +95,8 @@ def held(d, t):
 
 
 def measure(d):
-    m = {"moves": len(d["jobs"]), "failed": sum(1 for j in d["jobs"] if j["state"] != "done")}
+    m = {"moves": len(d["jobs"]), "failed": sum(1 for j in d["jobs"] if j["state"] != "done"),
+         "solo_rate": d.get("solo_rate")}
     for v in VMS:
         info = d["vm"].get(v, {})
         m[v] = info.get("done")
@@ -139,7 +161,8 @@ def report(label, m):
               "  relief (decision until both VMs get 95%% of a CPU, 3 samples in a row): %s s"
               % fmt(m["relief_s"], ".0f"),
               "  hosts needed: %.0f host-seconds over %.0f s (pm1 %.0f s)"
-              % (m["host_s"], m["window_s"], m["pm1_s"])]
+              % (m["host_s"], m["window_s"], m["pm1_s"]),
+              "  VM0 alone before VM1 starts: %s units/s" % fmt(m["solo_rate"], ".3f")]
     return "\n".join(lines)
 
 
@@ -185,36 +208,40 @@ def summary(dirs, units):
     ms = {os.path.basename(x.rstrip("/")): measure(load(x)) for x in dirs}
     ded = ms.get("dedicated")
     base = {v: ded[v] for v in VMS} if ded and ded["complete"] else {}
+    base_rate = ded.get("solo_rate") if ded else None
     print("Experiment 5.2: fixed work (fixedwork%s), VM1 starting later; "
           "completion s and ratio to dedicated" % (", %s units" % units if units else ""))
-    hdr = ("%-11s %15s %15s %8s %11s %9s %8s %8s %8s  %s"
-           % ("run", "VM0 s", "VM1 s", "shared", "overload s", "relief s",
+    hdr = ("%-11s %15s %15s %8s %8s %9s %7s %6s %6s %6s  %s"
+           % ("run", "VM0 s", "VM1 s", "VM0 solo", "shared", "overload", "relief",
               "host-s", "pm1 s", "moved", "paper: VM0 / VM1 s, pm1"))
     print(hdr)
     print("-" * len(hdr))
     sums = set()
     for run, m in ms.items():
         cells = []
+        speed = (m["solo_rate"] / base_rate) if m.get("solo_rate") and base_rate else None
         for v in VMS:
             r = "(%+.0f%%)" % (100 * (m[v] / base[v] - 1)) if m[v] and base.get(v) else ""
             cells.append("%s %s" % (fmt(m[v], ".1f"), r))
             if m[v + "_checksum"]:
                 sums.add(m[v + "_checksum"])
         p = PAPER.get(run)
-        paper = "-" if not p else "%s / %s%s" % (
-            fmt(p[0], ".1f"), fmt(p[1], ".1f"), ", ~%d s" % p[2] if p[2] else "")
-        print("%-11s %15s %15s %8s %11s %9s %8s %8s %8s  %s" % (
-            run, cells[0], cells[1], fmt(m.get("shared_s"), ".0f"),
-            fmt(m.get("overload_s"), ".0f"), fmt(m.get("relief_s"), ".0f"),
-            fmt(m.get("host_s"), ".0f"), fmt(m.get("pm1_s"), ".0f"), m.get("spread_vm") or "-",
-            paper))
+        paper = "-" if not p else "%s / %s%s (%s)" % (
+            fmt(p[0], ".1f"), fmt(p[1], ".1f"), ", ~%d s" % p[2] if p[2] else "",
+            "+%.0f%%" % (100 * (p[0] / PAPER["dedicated"][0] - 1)))
+        print("%-11s %15s %15s %8s %8s %9s %7s %6s %6s %6s  %s" % (
+            run, cells[0], cells[1], fmt(speed, ".2f"),
+            fmt(m.get("shared_s"), ".0f"), fmt(m.get("overload_s"), ".0f"),
+            fmt(m.get("relief_s"), ".0f"), fmt(m.get("host_s"), ".0f"),
+            fmt(m.get("pm1_s"), ".0f"), m.get("spread_vm") or "-", paper))
     print("checksums: %s" % ("all equal (%s)" % sums.pop() if len(sums) == 1 else
                              "DIFFER: %s" % " ".join(sorted(sums)) if sums else "none"))
-    print("completion: the job's own time (guest clock) plus any move's downtime; "
-          "shared: both VMs active on one host;\nrelief: from the spread decision until "
-          "both VMs get 95% of a CPU (3 samples in a row); host-s: seconds each host\n"
-          "held a VM (or a move's end), from VM0's start until the last job or the pack "
-          "after it; pm1 s: pm1's share.")
+    print("completion: the job's own time (guest clock) plus any move's downtime; VM0 solo: "
+          "VM0's rate while it runs\nalone (before VM1 starts) against the dedicated run's, "
+          "a check of how alike the runs' conditions were;\nshared: both VMs active on one host; "
+          "relief: from the spread decision until both VMs get 95%\nof a CPU (3 samples in "
+          "a row); host-s: seconds each host held a VM (or a move's end), from VM0's start "
+          "until the last job or the pack after it; pm1 s: pm1's share.")
     return 0 if len(sums) <= 1 else 1
 
 
