@@ -231,9 +231,9 @@ def calibrate(cal_dir, sessions, think):
 def summary(dirs, good, tolerable):
     print("Experiment 5.3: web service under packing; responses good (2xx within %g s), "
           "tolerable (within %g s), failed" % (good, tolerable))
-    hdr = "%-11s %-4s %17s %17s %17s %9s %9s %9s  %s" % (
+    hdr = "%-11s %-4s %17s %17s %17s %9s %9s %9s %6s  %s" % (
         "run", "VM", "good", "tolerable", "failed", "overload", "switched", "relief",
-        "paper: good / tolerable / failed")
+        "moved", "paper: good / tolerable / failed")
     print(hdr)
     print("-" * len(hdr))
     for x in dirs:
@@ -244,12 +244,13 @@ def summary(dirs, good, tolerable):
             p = PAPER.get((run, vm))
             paper = "-" if not p else "%.2f%% / %.2f%% / %.2f%%" % tuple(
                 100.0 * v / sum(p) for v in p)
-            print("%-11s %-4s %17s %17s %17s %9s %9s %9s  %s" % (
+            print("%-11s %-4s %17s %17s %17s %9s %9s %9s %6s  %s" % (
                 run, vm, pct(c["good"], c["n"]), pct(c["tolerable"], c["n"]),
                 pct(c["failed"], c["n"]), fmt(m["overload_s"], ".0f"),
-                fmt(m["switched_s"], ".1f"), fmt(m["relief_s"], ".0f"), paper))
+                fmt(m["switched_s"], ".1f"), fmt(m["relief_s"], ".0f"),
+                m["spread_vm"] or "-", paper))
     print("overload: s a host was >= 90%% with 2 active VMs; switched: from the spread's "
-          "decision until the guest ran on the destination;\nrelief: from the decision until "
+          "decision until the guest ran on the destination;\nmoved: the VM the spread moved; relief: from the decision until "
           "both VMs answered %d%% good over %g s" % (100 * RELIEF_GOOD, RELIEF_WINDOW))
     return 0
 

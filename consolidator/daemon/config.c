@@ -93,6 +93,7 @@ void pp_config_free(PpConfig *c)
     g_free(c->instance);
     g_free(c->driver);
     g_strfreev(c->domains);
+    g_strfreev(c->no_relocate);
     g_free(c->metrics);
     g_free(c->state_dir);
     g_free(c->socket);
@@ -300,7 +301,7 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
         "send_buffer", "fault_window", "pacing", "driver", "domains",
         "require_metadata", "peer_to_peer", "metrics", "recover_timeout",
         "query_socket", "control_group", "sandbox", "qemu_user", "guest_net",
-        NULL
+        "no_relocate", NULL
     };
     const char *g = "consolidator";
     g_autofree char *mode = NULL;
@@ -321,6 +322,19 @@ static bool parse_main(Parse *p, PpConfig *c, GError **errp)
     }
     g_autofree char *domains = get_str(p, g, "domains", "*");
     c->domains = g_strsplit_set(domains, ", ", -1);
+    g_autofree char *fixed = get_str(p, g, "no_relocate", NULL);
+    if (fixed) {
+        g_auto(GStrv) parts = g_strsplit_set(fixed, ", ", -1);
+        g_autoptr(GPtrArray) pats = g_ptr_array_new();
+        for (char **f = parts; *f; f++) {
+            if (**f) {
+                g_ptr_array_add(pats, g_strdup(*f));
+            }
+        }
+        g_ptr_array_add(pats, NULL);
+        c->no_relocate = (char **)g_ptr_array_free(g_steal_pointer(&pats),
+                                                   FALSE);
+    }
     if (!get_bool(p, g, "require_metadata", false, &c->require_metadata,
                   errp) ||
         !get_bool(p, g, "peer_to_peer", true, &c->peer_to_peer, errp)) {
@@ -808,6 +822,16 @@ const PpHostConfig *pp_config_host(const PpConfig *c, const char *name)
     return NULL;
 }
 
+bool pp_config_no_relocate(const PpConfig *c, const char *vm)
+{
+    for (char **f = c->no_relocate; f && *f; f++) {
+        if (g_pattern_match_simple(*f, vm)) {
+            return true;
+        }
+    }
+    return false;
+}
+
 const PpVmSpec *pp_config_vm(const PpConfig *c, const char *name)
 {
     for (guint i = 0; i < c->vms->len; i++) {
@@ -910,6 +934,8 @@ void pp_config_take_reloadable(PpConfig *o, PpConfig *n)
     o->pacing_pct = n->pacing_pct;
     o->pacing_rate = n->pacing_rate;
     o->autopilot = n->autopilot;
+    g_strfreev(o->no_relocate);
+    o->no_relocate = g_steal_pointer(&n->no_relocate);
     o->policy_name = n->policy_name;
     o->kf = n->kf;
     n->policy_name = policy;

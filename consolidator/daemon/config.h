@@ -78,6 +78,8 @@ typedef struct PpConfig {
     char *path;
     char *driver;           /* "local" or "libvirt" (see driver.h) */
     char **domains;         /* libvirt: name patterns of managed domains */
+    char **no_relocate;     /* name patterns of VMs the policy never moves
+                             * (reloadable); NULL: none */
     bool require_metadata;  /* libvirt: ... and only those with our
                              * metadata element */
     bool peer_to_peer;      /* libvirt: VIR_MIGRATE_PEER2PEER */
@@ -142,5 +144,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpConfig, pp_config_free)
 
 const PpHostConfig *pp_config_host(const PpConfig *cfg, const char *name);
 const PpVmSpec *pp_config_vm(const PpConfig *cfg, const char *name);
+/* Does no_relocate name @vm (a glob pattern matches)? */
+bool pp_config_no_relocate(const PpConfig *cfg, const char *vm);
 
 #endif

@@ -241,6 +241,7 @@ PpPlan *pp_daemon_plan(PpDaemon *d)
                                      now, &avg, &n, NULL) && n > 0 ?
                      avg : NAN;
         vv[nv].migrating = vm->state == VM_MIGRATING;
+        vv[nv].fixed = pp_config_no_relocate(d->cfg, vm->name);
         vv[nv].migrating_to = vv[nv].migrating && vm->job && vm->job->to ?
                               vm->job->to->name : NULL;
         vv[nv].vcpus = vm->vcpus;

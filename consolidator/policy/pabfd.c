@@ -44,6 +44,9 @@
  * a time, so a drain queued behind others would delay the next relief).  `methods = hybrid' gives any member
  * the same choice of methods.
  *
+ * A VM the operator keeps in place (PpVmView.fixed, no_relocate) is never
+ * selected, and a host holding one is never drained.
+ *
  * power_actions = on (hybrid: on, 1 spare) adds power actions to the plan:
  * wake a switched-off host before VMs move to it, keep `spare' empty
  * hosts awake so that relief needs no wake, suspend the other empty
@@ -480,7 +483,8 @@ static int select_vm(Ctx *c, Host *h)
     guint n = 0;
 
     for (guint i = 0; i < h->nvms; i++) {
-        if (!view->vms[h->vms[i]].migrating) {
+        const PpVmView *vm = &view->vms[h->vms[i]];
+        if (!vm->migrating && !vm->fixed) {
             cand[n++] = h->vms[i];
         }
     }
@@ -913,7 +917,9 @@ static void fam_decide(void *state, const PpClusterView *view, PpPlan *plan)
         g_qsort_with_data(ord, n, sizeof(guint), cmp_pos, dm);
         for (guint k = 0; k < n; k++) {
             guint vi = from_list[ord[k]];
-            Host *to = view->vms[vi].migrating ? NULL : find_host(&c, vi);
+            /* a VM kept in place (or in flight) keeps its host on */
+            Host *to = view->vms[vi].migrating || view->vms[vi].fixed ?
+                       NULL : find_host(&c, vi);
             if (!to) {
                 all = false;
                 break;

@@ -67,6 +67,8 @@ typedef struct PpVmView {
     guint nhistory;
     double dirty_rate;      /* MiB/s the guest dirties; NAN: unknown */
     bool migrating;         /* a move of this VM is in flight */
+    bool fixed;             /* the operator keeps it where it is
+                             * (no_relocate): a plan never moves it */
     const char *migrating_to; /* its target then, when known */
 } PpVmView;
 

@@ -14,6 +14,10 @@
  *    busiest idle host, one source host at a time, only when all of that
  *    host's VMs fit (memory, and projected CPU below overload_cpu), so a
  *    pack always empties a host and never overloads one.
+ *  - VMs the operator keeps in place (no_relocate) never move: on
+ *    overload they are kept (all of them, instead of the busiest) and
+ *    the other active VMs move; a host holding one is never packed away
+ *    (the busiest such idle host is the pack's target instead).
  *  - No new relocation for cooldown seconds after one started, and none
  *    while a move is in flight.  The caller averages samples over window
  *    seconds (10) and asks once per decision interval (1 s).
@@ -207,6 +211,20 @@ static guint vms_on(const Ctx *c, const HostState *hs, const PpVmView **out)
     return n;
 }
 
+/* Does @hs hold a VM the operator keeps in place?  @buf: scratch. */
+static bool holds_fixed(const Ctx *c, const HostState *hs,
+                        const PpVmView **buf)
+{
+    guint n = vms_on(c, hs, buf);
+
+    for (guint k = 0; k < n; k++) {
+        if (buf[k]->fixed) {
+            return true;
+        }
+    }
+    return false;
+}
+
 static void spread(Ctx *c, PpPlan *plan)
 {
     const PpVmView **on = g_new(const PpVmView *, c->view->nvms + 1);
@@ -225,7 +243,24 @@ static void spread(Ctx *c, PpPlan *plan)
         if (hs->h->cpu < c->t->overload_cpu || nactive < 2) {
             continue;
         }
-        for (guint k = 1; k < nactive; k++) {
+        /* The operator's fixed VMs stay (all of them); with none among
+         * the active ones, the busiest stays.  The others move. */
+        guint nkeep = 0;
+        for (guint k = 0; k < nactive; k++) {
+            if (on[k]->fixed) {
+                const PpVmView *v = on[k];
+                memmove(on + nkeep + 1, on + nkeep, (k - nkeep) * sizeof(*on));
+                on[nkeep++] = v;
+            }
+        }
+        if (nkeep == nactive) {
+            pp_plan_note(plan, true, "%s is overloaded (%.0f%%) but its "
+                         "active VMs are all kept in place (no_relocate)",
+                         hs->h->name, hs->h->cpu);
+            continue;
+        }
+        nkeep = MAX(nkeep, 1);
+        for (guint k = nkeep; k < nactive; k++) {
             HostState *to = pick_idle_target(c, hs, on[k]);
             if (!to) {
                 pp_plan_note(plan, true,
@@ -237,8 +272,9 @@ static void spread(Ctx *c, PpPlan *plan)
             }
             pp_plan_add_move(plan, on[k]->name, hs->h->name, to->h->name,
                              "spread: %s overloaded (%.0f%%, %u active VMs); "
-                             "%s keeps %s", hs->h->name, hs->h->cpu, nactive,
-                             hs->h->name, on[0]->name);
+                             "%s keeps %s%s", hs->h->name, hs->h->cpu, nactive,
+                             hs->h->name, on[0]->name,
+                             on[0]->fixed ? " (no_relocate)" : "");
             project_move(c, on[k], hs, to);
         }
     }
@@ -261,9 +297,27 @@ static void pack(Ctx *c, PpPlan *plan)
         return;
     }
     qsort(idle, nidle, sizeof(*idle), cmp_host_busy);
-    HostState *to = idle[0];
-    for (guint i = 1; i < nidle; i++) {
+    /* A host with a VM the operator keeps in place cannot be emptied:
+     * the busiest such host is the target, and no such host a source. */
+    guint ti = 0;
+    for (guint i = 0; i < nidle; i++) {
+        if (holds_fixed(c, idle[i], on)) {
+            ti = i;
+            break;
+        }
+    }
+    HostState *to = idle[ti];
+    for (guint i = 0; i < nidle; i++) {
         HostState *from = idle[i];
+        if (i == ti) {
+            continue;
+        }
+        if (holds_fixed(c, from, on)) {
+            pp_plan_note(plan, false, "not packing %s onto %s: it holds a "
+                         "VM kept in place (no_relocate)", from->h->name,
+                         to->h->name);
+            continue;
+        }
         guint n = vms_on(c, from, on);
         HostState trial = *to;
         bool all_fit = true;

@@ -23,7 +23,7 @@ for run in dedicated postcopy precopy norelocate; do
     [ -s "$out/$run/plot.png" ] || fail "$run: no plot"
 done
 for run in postcopy precopy; do
-    grep -q "spread: moved vm" "$out/$run/report.txt" || fail "$run: no VM was moved"
+    grep -q "spread: moved vm1" "$out/$run/report.txt" || fail "$run: vm1 was not moved (vm0 is no_relocate)"
 done
 for run in dedicated norelocate; do
     grep -q "moves 0 " "$out/$run/report.txt" || fail "$run: a VM was moved"

@@ -188,6 +188,28 @@ static void test_host_work_cpus(void **state)
     }
 }
 
+/* no_relocate: glob patterns, commas or blanks between, empties ignored */
+static void test_no_relocate(void **state)
+{
+    g_autoptr(GString) text = g_string_new(good);
+    g_autoptr(GError) err = NULL;
+    g_autoptr(PpConfig) none = pp_config_parse(good, "test.ini", &err);
+
+    assert_non_null(none);
+    assert_false(pp_config_no_relocate(none, "vm0"));
+    g_string_replace(text, "accel = tcg",
+                     "accel = tcg\nno_relocate = db-*,  vm0 ,", 1);
+    g_autoptr(PpConfig) c = pp_config_parse(text->str, "test.ini", &err);
+    if (!c) {
+        fail_msg("%s", err->message);
+    }
+    assert_int_equal(g_strv_length(c->no_relocate), 2);
+    assert_true(pp_config_no_relocate(c, "vm0"));
+    assert_true(pp_config_no_relocate(c, "db-1"));
+    assert_false(pp_config_no_relocate(c, "vm01"));
+    assert_false(pp_config_no_relocate(c, "web"));
+}
+
 /* guest_net: a NIC per VM on the guest LAN, addresses and MACs given or
  * derived, and unique; the names the network takes are refused. */
 static void test_guest_net(void **state)
@@ -301,6 +323,7 @@ static void test_reload(void **state)
         { "accel = tcg", "accel = kvm", "accel changed" },
         { "state_dir = state", "state_dir = other", "state_dir changed" },
         { "[vm vm0]", "[vm vm9]", "the [vm] sections changed" },
+        { "accel = tcg", "accel = tcg\nno_relocate = vm0", NULL },
     };
     g_autoptr(GError) err = NULL;
     g_autoptr(PpConfig) old = pp_config_parse(good, "/etc/pp/test.ini", &err);
@@ -334,6 +357,7 @@ static void test_reload(void **state)
      * and policy section, its hosts and VMs stay the same objects. */
     g_autoptr(PpConfig) n = pp_config_parse(
         "[consolidator]\nname = t1\nstate_dir = state\nmode = precopy\n"
+        "no_relocate = vm0\n"
         "autopilot = false\nlink_rate = 100mbit\naccel = tcg\n"
         "[policy]\nname = threshold\noverload_cpu = 70\n"
         "[host pm0]\ncpus = 0\nmemory = 4096\n[host pm1]\ncpus = 1-2\n"
@@ -347,6 +371,7 @@ static void test_reload(void **state)
     assert_ptr_equal(old->hosts->pdata[0], host0);
     assert_int_equal(old->mode.kind, PP_MIG_PRECOPY);
     assert_false(old->autopilot);
+    assert_true(pp_config_no_relocate(old, "vm0"));
     g_autofree char *oc = g_key_file_get_string(old->kf, "policy",
                                                 "overload_cpu", NULL);
     assert_string_equal(oc, "70");
@@ -357,6 +382,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_good),
         cmocka_unit_test(test_host_work_cpus),
+        cmocka_unit_test(test_no_relocate),
         cmocka_unit_test(test_guest_net),
         cmocka_unit_test(test_errors_name_file_line_key),
         cmocka_unit_test(test_structure_errors),

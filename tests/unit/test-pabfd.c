@@ -36,6 +36,9 @@ typedef struct Vm {
     guint nhist;
 } Vm;
 
+/* run() marks the VM of this name fixed (no_relocate); NULL: none */
+static const char *fixed_vm;
+
 static PpPlan *run(const char *policy, const char *settings,
                    const PpHostView *hosts, guint nh, const Vm *vms, guint nv)
 {
@@ -58,6 +61,7 @@ static PpPlan *run(const char *policy, const char *settings,
             .mem_mib = vms[i].mem, .vcpus = 1, .vcpu_mips = 1000,
             .history = vms[i].hist, .nhistory = vms[i].nhist,
             .dirty_rate = NAN,
+            .fixed = fixed_vm && strcmp(fixed_vm, vms[i].name) == 0,
         };
     }
     PpClusterView view = {
@@ -296,6 +300,37 @@ static void test_drain(void **state)
     assert_int_equal(q->moves->len, 0);
 }
 
+/* no_relocate: mmt passes over a fixed VM for the next one; a host
+ * holding a fixed VM is not drained */
+static void test_fixed_vms(void **state)
+{
+    PpHostView h[] = { HOST("h0", 95), HOST("h1", 10) };
+    Vm v[] = { { "big", "h0", 800, 300, NULL, 0 },
+               { "small", "h0", 500, 900, NULL, 0 },
+               { "twin", "h0", 600, 800, NULL, 0 },
+               { "c", "h1", 200, 500, NULL, 0 } };
+
+    fixed_vm = "big";
+    g_autoptr(PpPlan) p = run("thr-mmt", "underload = 0", h, 2, v, 4);
+    assert_true(p->moves->len >= 1);
+    assert_move(p, 0, "twin", "h0", "h1");  /* least memory but big */
+    for (guint i = 0; i < p->moves->len; i++) {
+        assert_string_not_equal(((PpMove *)p->moves->pdata[i])->vm, "big");
+    }
+
+    /* draining: h0 (10 %) would drain onto h1 (30 %), but a is fixed */
+    PpHostView d[] = { HOST("h0", 10), HOST("h1", 30) };
+    Vm w[] = { { "a", "h0", 200, 500, NULL, 0 },
+               { "b", "h1", 600, 500, NULL, 0 } };
+    fixed_vm = "a";
+    g_autoptr(PpPlan) q = run("thr-mmt", NULL, d, 2, w, 2);
+    assert_int_equal(q->moves->len, 0);
+    fixed_vm = NULL;
+    g_autoptr(PpPlan) r = run("thr-mmt", NULL, d, 2, w, 2);
+    assert_int_equal(r->moves->len, 1);
+    assert_move(r, 0, "a", "h0", "h1");
+}
+
 /* A VM in flight counts on its target: h0 is not overloaded once b's
  * load is on h1, and nothing more leaves h0 while the move lasts. */
 static void test_in_flight(void **state)
@@ -518,6 +553,7 @@ int main(void)
         cmocka_unit_test(test_lr_and_lrr),
         cmocka_unit_test(test_selectors),
         cmocka_unit_test(test_drain),
+        cmocka_unit_test(test_fixed_vms),
         cmocka_unit_test(test_in_flight),
         cmocka_unit_test(test_hybrid_methods),
         cmocka_unit_test(test_precopy_model),

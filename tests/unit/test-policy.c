@@ -91,6 +91,50 @@ static void test_spread_moves_less_busy(void **state)
     assert_false(p->warning);
 }
 
+/* no_relocate: a fixed VM stays even when it is the less busy one; the
+ * others move; with only fixed VMs active the plan warns and moves none */
+static void test_spread_keeps_fixed(void **state)
+{
+    PpHostView h[] = { HOST("pm0", 100), HOST("pm1", 0), HOST("pm2", 0) };
+    PpVmView v[] = { VM("vm0", "pm0", 20), VM("vm1", "pm0", 50),
+                     VM("vm2", "pm0", 30) };
+    v[0].fixed = true;
+    g_autoptr(PpPlan) p = decide(*state, h, 3, v, 3, INFINITY);
+
+    assert_int_equal(p->moves->len, 2);
+    assert_string_equal(((PpMove *)p->moves->pdata[0])->vm, "vm1");
+    assert_string_equal(((PpMove *)p->moves->pdata[1])->vm, "vm2");
+    assert_non_null(strstr(((PpMove *)p->moves->pdata[0])->reason,
+                           "keeps vm0 (no_relocate)"));
+
+    v[1].fixed = v[2].fixed = true;
+    g_autoptr(PpPlan) q = decide(*state, h, 3, v, 3, INFINITY);
+    assert_int_equal(q->moves->len, 0);
+    assert_true(q->warning);
+    assert_true(has_note(q, "all kept in place"));
+}
+
+/* no_relocate: a host holding a fixed VM is never packed away; it is the
+ * target instead, even when it is not the busiest idle host */
+static void test_pack_around_fixed(void **state)
+{
+    PpHostView h[] = { HOST("pm0", 10), HOST("pm1", 21), HOST("pm2", 5) };
+    PpVmView v[] = { VM("vm1", "pm0", 9), VM("vm0", "pm1", 20),
+                     VM("vm2", "pm2", 4) };
+    v[0].fixed = true;
+    g_autoptr(PpPlan) p = decide(*state, h, 3, v, 3, INFINITY);
+
+    assert_int_equal(p->moves->len, 2);
+    assert_move(p, 0, "vm0", "pm1", "pm0");
+    assert_move(p, 1, "vm2", "pm2", "pm0");
+
+    v[2].fixed = true;  /* pm2 cannot empty: noted, the rest still packs */
+    g_autoptr(PpPlan) q = decide(*state, h, 3, v, 3, INFINITY);
+    assert_int_equal(q->moves->len, 1);
+    assert_move(q, 0, "vm0", "pm1", "pm0");
+    assert_true(has_note(q, "not packing pm2 onto pm0: it holds a VM kept"));
+}
+
 static void test_single_busy_vm_is_not_overload(void **state)
 {
     PpHostView h[] = { HOST("pm0", 98), HOST("pm1", 0) };
@@ -295,6 +339,8 @@ int main(void)
 #define T(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
     const struct CMUnitTest tests[] = {
         T(test_spread_moves_less_busy),
+        T(test_spread_keeps_fixed),
+        T(test_pack_around_fixed),
         T(test_single_busy_vm_is_not_overload),
         T(test_below_overload_threshold),
         T(test_no_idle_host_warns),
