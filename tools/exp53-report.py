@@ -192,10 +192,16 @@ def plot(run_dir, d, label, good, tolerable):
 
 def calibrate(cal_dir, sessions, think):
     """bankpage's work per request that makes @sessions sessions fill one
-    CPU: from the VM's CPU per response at work 0 and 8 (linear)."""
+    CPU: from the VM's CPU per response at the lowest and highest work
+    levels measured (cal_dir/wN for work N), linear between."""
     hosts, vms, _, _ = load_timeline(cal_dir)
+    levels = sorted(int(d[1:]) for d in os.listdir(cal_dir)
+                    if d[:1] == "w" and d[1:].isdigit())
+    if len(levels) < 2:
+        sys.exit("exp53-report: calibration needs two work levels in %s" % cal_dir)
+    lo, hi = levels[0], levels[-1]
     cost, rate_per_session = {}, None
-    for w in (0, 8):
+    for w in (lo, hi):
         resp = load_responses(os.path.join(cal_dir, "w%d" % w, "responses.csv"))
         ok = [r for r in resp if r[3].isdigit() and 200 <= int(r[3]) < 300]
         if len(ok) < 20:
@@ -209,14 +215,15 @@ def calibrate(cal_dir, sessions, think):
         cost[w] = (sum(cpu) / len(cpu) / 100.0) / rate     # CPU-seconds per request
         with open(os.path.join(cal_dir, "w%d" % w, "load.log")) as f:
             n = sum(int(line.split()[5].lstrip("x")) for line in f if " start group " in line)
-        rate_per_session = rate / n if w == 0 else rate_per_session
+        rate_per_session = rate / n if w == lo else rate_per_session
         print("calibration: work %d: %.1f requests/s, VM CPU %.0f%%, %.1f ms of CPU a request"
               % (w, rate, sum(cpu) / len(cpu), 1000 * cost[w]), file=sys.stderr)
-    a, b = cost[0], (cost[8] - cost[0]) / 8.0
+    a, b = cost[lo], (cost[hi] - cost[lo]) / float(hi - lo)
+    a -= b * lo
     target = 1.0 / (sessions * rate_per_session)
     if b <= 0:
         sys.exit("exp53-report: the page's cost does not grow with its work (%.1f, %.1f ms)"
-                 % (1000 * cost[0], 1000 * cost[8]))
+                 % (1000 * cost[lo], 1000 * cost[hi]))
     work = max(0, min(1000, round((target - a) / b)))
     if target < a:
         print("calibration: a request costs %.1f ms even at work 0, more than the %.1f ms "
