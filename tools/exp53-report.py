@@ -160,6 +160,8 @@ def plot(run_dir, d, label, good, tolerable):
           "set terminal png size 1100,800",
           "set output '%s'" % os.path.join(run_dir, "plot.png"),
           "set multiplot layout 2,1 title 'Experiment 5.3: %s'" % label,
+          # both panels on the same time axis
+          "set xrange [0:%.0f]" % (d["resp"][-1][0] - t0 + 5),
           "set grid", "set key outside right", "set logscale y",
           "set yrange [0.005:10]", "set ylabel 'response time, s'", "set y2label 'VM1 sessions'",
           "set y2tics", "set y2range [0:*]",
