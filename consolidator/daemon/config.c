@@ -822,14 +822,19 @@ const PpHostConfig *pp_config_host(const PpConfig *c, const char *name)
     return NULL;
 }
 
-bool pp_config_no_relocate(const PpConfig *c, const char *vm)
+bool pp_name_matches(char *const *patterns, const char *name)
 {
-    for (char **f = c->no_relocate; f && *f; f++) {
-        if (g_pattern_match_simple(*f, vm)) {
+    for (char *const *p = patterns; p && *p; p++) {
+        if (**p && g_pattern_match_simple(*p, name)) {
             return true;
         }
     }
     return false;
+}
+
+bool pp_config_no_relocate(const PpConfig *c, const char *vm)
+{
+    return pp_name_matches(c->no_relocate, vm);
 }
 
 const PpVmSpec *pp_config_vm(const PpConfig *c, const char *name)

@@ -144,6 +144,9 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC(PpConfig, pp_config_free)
 
 const PpHostConfig *pp_config_host(const PpConfig *cfg, const char *name);
 const PpVmSpec *pp_config_vm(const PpConfig *cfg, const char *name);
+/* Does one of @patterns (shell globs; NULL-terminated, may be NULL; empty
+ * ones match nothing) match @name?  For domains and no_relocate. */
+bool pp_name_matches(char *const *patterns, const char *name);
 /* Does no_relocate name @vm (a glob pattern matches)? */
 bool pp_config_no_relocate(const PpConfig *cfg, const char *vm);
 

@@ -397,16 +397,6 @@ static void sample_data_free(gpointer p)
     g_free(s);
 }
 
-static bool name_matches(char **patterns, const char *name)
-{
-    for (char **p = patterns; p && *p; p++) {
-        if (**p && g_pattern_match_simple(*p, name)) {
-            return true;
-        }
-    }
-    return false;
-}
-
 static guint64 param_ull(virTypedParameterPtr params, int n, const char *key,
                          bool *have)
 {
@@ -498,7 +488,7 @@ static void sample_run(LvWork *w)
             r->wr += param_ull(p, np, wr, &r->have_block);
         }
         if (!g_hash_table_contains(s->known, r->name)) {
-            r->match = name_matches(s->patterns, r->name) ? 1 : 2;
+            r->match = pp_name_matches(s->patterns, r->name) ? 1 : 2;
             if (r->match == 1 && s->need_meta) {
                 char *meta = virDomainGetMetadata(
                     recs[i]->dom, VIR_DOMAIN_METADATA_ELEMENT, PP_XMLNS,
@@ -1935,7 +1925,7 @@ static void discover(LvDriver *ld)
             for (int k = 0; k < n; k++) {
                 const char *name = virDomainGetName(doms[k]);
                 int state = 0, reason = 0;
-                bool match = name_matches(d->cfg->domains, name);
+                bool match = pp_name_matches(d->cfg->domains, name);
                 virDomainInfo info;
 
                 if (match && d->cfg->require_metadata) {
