@@ -299,20 +299,22 @@ static void pack(Ctx *c, PpPlan *plan)
     qsort(idle, nidle, sizeof(*idle), cmp_host_busy);
     /* A host with a VM the operator keeps in place cannot be emptied:
      * the busiest such host is the target, and no such host a source. */
-    guint ti = 0;
+    g_autofree bool *fixed = g_new(bool, nidle);
+    guint ti = nidle;
     for (guint i = 0; i < nidle; i++) {
-        if (holds_fixed(c, idle[i], on)) {
+        fixed[i] = holds_fixed(c, idle[i], on);
+        if (fixed[i] && ti == nidle) {
             ti = i;
-            break;
         }
     }
+    ti = ti == nidle ? 0 : ti;
     HostState *to = idle[ti];
     for (guint i = 0; i < nidle; i++) {
         HostState *from = idle[i];
         if (i == ti) {
             continue;
         }
-        if (holds_fixed(c, from, on)) {
+        if (fixed[i]) {
             pp_plan_note(plan, false, "not packing %s onto %s: it holds a "
                          "VM kept in place (no_relocate)", from->h->name,
                          to->h->name);
