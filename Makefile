@@ -286,6 +286,11 @@ bench-postcopy: all qemu qemu-upstream guest $(B)/accel
 bench-sim: all $(PLANETLAB_DAY)/.stamp
 	$(Q)scripts/bench-sim --build $(B) $(if $(ORDERS),--orders $(ORDERS))
 
+# Huge pages after a post-copy move, with and without x-postcopy-collapse,
+# against pre-copy: REPS=N (default 3).
+bench-thp: all qemu guest $(B)/accel
+	$(Q)scripts/bench-thp --build $(B) $(if $(REPS),--reps $(REPS))
+
 bench: bench-postcopy
 
 # One post-copy move of a memory-bound guest, with a report.
@@ -343,6 +348,8 @@ help:
 	@echo "                 ratios (REPS=5, WORKLOADS=idle,contig,scatter,uniform,"
 	@echo "                 LINKS=tbf,loopback, CONFIGS=...); bench is an alias"
 	@echo "  bench-sim      the simulator vs CloudSim 3.0.3's figures; scale"
+	@echo "  bench-thp      huge pages and guest rate after a post-copy move, with"
+	@echo "                 and without the collapse, against pre-copy (REPS=3)"
 	@echo "  install        programs, man page, systemd unit under PREFIX"
 	@echo "                 (DESTDIR, SYSTEMDDIR)"
 	@echo "  clean, distclean"
@@ -350,7 +357,7 @@ help:
 
 
 .SECONDARY:
-.PHONY: fuzzers fuzz check-asan unit-tests all deps qemu qemu-source qemu-upstream qemu-export guest check \
+.PHONY: fuzzers fuzz check-asan unit-tests all deps qemu qemu-source qemu-upstream qemu-export guest check bench-thp \
         check-full demo experiments demo-migrate bench bench-postcopy bench-sim install clean \
         distclean help
 

@@ -73,6 +73,7 @@ static gint64 opt_send_buffer;  /* bytes, 0: QEMU's default */
 static gint64 opt_pacing_rate;  /* bytes/s, 0: QEMU's default */
 static gint64 opt_max_postcopy_bw; /* bytes/s, 0: unlimited */
 static gboolean opt_no_access_log;
+static gboolean opt_no_collapse;
 static gboolean opt_count_faults;
 static char *opt_hot_set_in;
 static char *opt_hot_set_out;
@@ -186,6 +187,10 @@ static GOptionEntry entries[] = {
       "limit the source's post-copy background stream to this rate "
       "(upstream's max-postcopy-bandwidth; default 0: unlimited)",
       "BYTES_PER_S" },
+    { "no-collapse", 0, 0, G_OPTION_ARG_NONE, &opt_no_collapse,
+      "our QEMU: the post-copy destination leaves its RAM on small pages "
+      "after the move, as upstream does, for khugepaged to collapse "
+      "(x-postcopy-collapse=false)", NULL },
     { "no-access-log", 0, 0, G_OPTION_ARG_NONE, &opt_no_access_log,
       "our QEMU: rank hot pages without TCG's access log, from the "
       "signals KVM has too (x-hot-track-access=false)", NULL },
@@ -248,6 +253,12 @@ typedef struct Report {
     double longest_gap_ms;      /* largest gap between progress records
                                  * across the switch (guest stall) */
     double back_to_90_ms;       /* switch -> first 0.5 s at >= 90% rate */
+    double rate_late;           /* workload rate over the observation's
+                                 * second half */
+    gint64 src_huge_kib;        /* source QEMU's AnonHugePages before the
+                                 * move; -1 unknown */
+    gint64 dst_huge_kib;        /* destination's, at the end of the
+                                 * observation */
     double switch_delay_ms;     /* migrate command -> source STOP */
     double rate_window;         /* workload rate from the migrate command
                                  * to the switch (our tracking window) */
@@ -261,6 +272,23 @@ typedef struct Report {
     bool guest_running;
     bool recovered;             /* paused and resumed (--pause-after-ms) */
 } Report;
+
+/* @pid's AnonHugePages in KiB (transparent huge pages backing its
+ * anonymous memory: the guest's RAM), or -1 if unreadable. */
+static gint64 anon_huge_kib(int pid)
+{
+    g_autofree char *path = g_strdup_printf("/proc/%d/smaps_rollup", pid);
+    g_autofree char *text = NULL;
+
+    if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL)) {
+        return -1;
+    }
+    const char *p = strstr(text, "\nAnonHugePages:");
+    if (!p) {
+        return -1;
+    }
+    return g_ascii_strtoll(p + strlen("\nAnonHugePages:"), NULL, 10);
+}
 
 static void progress(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
 static void progress(const char *fmt, ...)
@@ -699,6 +727,9 @@ static void print_report(const Report *rp)
         D("rate-first-second", rp->rate_first_s);
         D("longest-stall-ms", rp->longest_gap_ms);
         D("back-to-90-ms", rp->back_to_90_ms);
+        D("rate-late", rp->rate_late);
+        I("src-anon-huge-kib", rp->src_huge_kib);
+        I("dst-anon-huge-kib", rp->dst_huge_kib);
         D("switch-delay-ms", rp->switch_delay_ms);
         D("rate-window", rp->rate_window);
         D("window-ms", rp->window_ms);
@@ -815,6 +846,11 @@ static void print_report(const Report *rp)
         printf("  %-28s %.0f %s (%.0f%% of before)\n",
                "  whole observation", rp->rate_after, rp->rate_unit,
                100.0 * rp->rate_after / rp->rate_before);
+        if (!isnan(rp->rate_late)) {
+            printf("  %-28s %.0f %s (%.0f%% of before)\n",
+                   "  observation's second half", rp->rate_late,
+                   rp->rate_unit, 100.0 * rp->rate_late / rp->rate_before);
+        }
         printf("  %-28s %.0f ms\n", "longest guest stall",
                rp->longest_gap_ms);
         if (isnan(rp->back_to_90_ms)) {
@@ -824,6 +860,12 @@ static void print_report(const Report *rp)
             printf("  %-28s %.0f ms\n", "back to 90% throughput",
                    rp->back_to_90_ms);
         }
+    }
+    if (rp->src_huge_kib >= 0 && rp->dst_huge_kib >= 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " MiB before on the source, %"
+               G_GINT64_FORMAT " MiB at the end on the destination\n",
+               "host huge pages (THP)", rp->src_huge_kib / 1024,
+               rp->dst_huge_kib / 1024);
     }
     printf("  %-28s %s\n", "guest running on destination",
            rp->guest_running ? "yes" : "NO");
@@ -1120,11 +1162,15 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
     if (!qmp_simple(fq, "migrate-set-parameters", params, errp)) {
         return false;
     }
-    if (opt_window > 0 || opt_tls) {
+    if (opt_window > 0 || opt_tls || opt_no_collapse) {
         json_object *dp = json_object_new_object();
         if (opt_window > 0) {
             json_object_object_add(dp, "x-postcopy-window",
                                    json_object_new_int64(opt_window));
+        }
+        if (opt_no_collapse) {
+            json_object_object_add(dp, "x-postcopy-collapse",
+                                   json_object_new_boolean(false));
         }
         if (opt_tls) {
             json_object_object_add(dp, "tls-creds",
@@ -1153,6 +1199,7 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
         g_autoptr(GPtrArray) recs = pp_records_load(pp_vm_serial_log(from));
         t_migrate = last_record_time(recs);
     }
+    rp->src_huge_kib = anon_huge_kib(pp_vm_pid(from));
     progress("migrating (%s)", opt_mode);
     gint64 start = g_get_monotonic_time();
     gint64 start_wall = g_get_real_time();
@@ -1274,6 +1321,7 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
     if (!status) {
         return false;
     }
+    rp->dst_huge_kib = anon_huge_kib(pp_vm_pid(to));
     g_autoptr(GPtrArray) dst_recs = pp_records_load(pp_vm_serial_log(to));
     /* With a workload, the guest must also have printed on the
      * destination (an idle guest prints nothing after "ready"). */
@@ -1308,6 +1356,9 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
                                          t_switch + opt_observe);
         rp->back_to_90_ms = back_to_rate(all, t_switch, opt_observe,
                                          0.9 * rp->rate_before);
+        rp->rate_late = workload_rate(all, t_switch + opt_observe / 2,
+                                      t_switch + opt_observe,
+                                      &rp->rate_unit);
     }
     return true;
 }
@@ -1349,6 +1400,8 @@ static bool run(Report *rp, GError **errp)
     rp->rate_before = rp->rate_after = rp->rate_first_s = NAN;
     rp->longest_gap_ms = rp->back_to_90_ms = rp->switch_delay_ms = NAN;
     rp->rate_window = rp->window_ms = NAN;
+    rp->rate_late = NAN;
+    rp->src_huge_kib = rp->dst_huge_kib = -1;
     rp->faulted_pages = -1;
     pp_postcopy_stats_init(&rp->pc);
     if ((opt_hot_track_ms > 0 || opt_hot_set_in) && !opt_hot_first) {

@@ -1,0 +1,52 @@
+#!/bin/bash
+# After a post-copy move our QEMU collapses the destination's RAM into
+# transparent huge pages (x-postcopy-collapse, on by default): post-copy
+# places every page as a small page and turns THP off on the RAM until
+# the end, so without it the guest runs on 4 KiB host pages until
+# khugepaged gets round to them (minutes per GiB).
+#
+#  1. an instant post-copy move of a guest writing 128 MiB: every page
+#     verifies after the collapse, the destination's collapse thread
+#     reports collapsed bytes and no failure (QEMU trace
+#     postcopy_collapse_done), and huge pages back at least 256 MiB of
+#     the 512 MiB guest at the end;
+#  2. the same with x-postcopy-collapse off (ppmig --no-collapse): no
+#     collapse runs, and fewer huge pages than in 1 remain (khugepaged
+#     alone).
+# Skips where THP is off or the kernel has no MADV_COLLAPSE (before 6.1).
+. "$(dirname "$0")/lib.sh"
+
+thp=/sys/kernel/mm/transparent_hugepage/enabled
+[ -r $thp ] || skip "no transparent huge pages on this kernel ($thp)"
+grep -q '\[never\]' $thp && skip "transparent huge pages are disabled ($thp: never)"
+
+ours=(--mode postcopy-instant --hot-first --window 64 --observe 15
+      --dst-cpus 0,1 --trace 'postcopy_collapse*')
+
+echo "# 1: collapse after the move"
+migrate_verified 39a "${ours[@]}"
+log=$PP_BUILD/tests/run/39a/dst/trace.log
+done_line=$(grep postcopy_collapse_done "$log" | tail -1)
+[ -n "$done_line" ] || fail "the destination did not run the collapse (no postcopy_collapse_done in $log)"
+echo "$done_line"
+case $done_line in
+*"last errno 22"*) skip "this kernel refuses MADV_COLLAPSE (EINVAL; Linux >= 6.1 needed): $done_line" ;;
+esac
+collapsed=$(echo "$done_line" | sed -n 's/.*collapsed \([0-9]*\) bytes, \([0-9]*\) failed.*/\1/p')
+failed=$(echo "$done_line" | sed -n 's/.*collapsed \([0-9]*\) bytes, \([0-9]*\) failed.*/\2/p')
+[ "${collapsed:-0}" -ge $((256 << 20)) ] || fail "collapsed only ${collapsed:-?} bytes of the 512 MiB guest"
+[ "${failed:-1}" = 0 ] || fail "$failed bytes failed to collapse"
+huge=$(json_int "$OUT" dst-anon-huge-kib)
+[ "${huge:-0}" -ge $((256 << 10)) ] ||
+    fail "expected >= 256 MiB of huge pages on the destination, got ${huge:-?} KiB"
+echo "ok: $((collapsed >> 20)) MiB collapsed, $((huge >> 10)) MiB of huge pages on the destination"
+
+echo "# 2: no collapse (x-postcopy-collapse off)"
+migrate_verified 39b "${ours[@]}" --no-collapse
+log=$PP_BUILD/tests/run/39b/dst/trace.log
+! grep -q postcopy_collapse_start "$log" || fail "the collapse ran with x-postcopy-collapse off"
+huge_off=$(json_int "$OUT" dst-anon-huge-kib)
+[ "${huge_off:-1}" -ge 0 ] && [ "$huge_off" -lt "$huge" ] ||
+    fail "expected fewer huge pages without the collapse: ${huge_off:-?} KiB against $huge KiB"
+echo "ok: $((huge_off >> 10)) MiB of huge pages without the collapse (khugepaged only)"
+echo PASS
