@@ -259,6 +259,7 @@ typedef struct Report {
                                  * move; -1 unknown */
     gint64 dst_huge_kib;        /* destination's, at the end of the
                                  * observation */
+    gint64 src_rss_kib, dst_rss_kib; /* the same QEMUs' resident memory */
     double switch_delay_ms;     /* migrate command -> source STOP */
     double rate_window;         /* workload rate from the migrate command
                                  * to the switch (our tracking window) */
@@ -273,21 +274,23 @@ typedef struct Report {
     bool recovered;             /* paused and resumed (--pause-after-ms) */
 } Report;
 
-/* @pid's AnonHugePages in KiB (transparent huge pages backing its
- * anonymous memory: the guest's RAM), or -1 if unreadable. */
-static gint64 anon_huge_kib(int pid)
+/* Field @key ("Rss", "AnonHugePages": transparent huge pages backing
+ * anonymous memory, the guest's RAM) of @pid's smaps_rollup in KiB, or
+ * -1 if unreadable. */
+static gint64 smaps_kib(int pid, const char *key)
 {
     g_autofree char *path = g_strdup_printf("/proc/%d/smaps_rollup", pid);
     g_autofree char *text = NULL;
+    g_autofree char *needle = g_strdup_printf("\n%s:", key);
 
     if (pid <= 0 || !g_file_get_contents(path, &text, NULL, NULL)) {
         return -1;
     }
-    const char *p = strstr(text, "\nAnonHugePages:");
+    const char *p = strstr(text, needle);
     if (!p) {
         return -1;
     }
-    return g_ascii_strtoll(p + strlen("\nAnonHugePages:"), NULL, 10);
+    return g_ascii_strtoll(p + strlen(needle), NULL, 10);
 }
 
 static void progress(const char *fmt, ...) G_GNUC_PRINTF(1, 2);
@@ -730,6 +733,8 @@ static void print_report(const Report *rp)
         D("rate-late", rp->rate_late);
         I("src-anon-huge-kib", rp->src_huge_kib);
         I("dst-anon-huge-kib", rp->dst_huge_kib);
+        I("src-rss-kib", rp->src_rss_kib);
+        I("dst-rss-kib", rp->dst_rss_kib);
         D("switch-delay-ms", rp->switch_delay_ms);
         D("rate-window", rp->rate_window);
         D("window-ms", rp->window_ms);
@@ -866,6 +871,12 @@ static void print_report(const Report *rp)
                G_GINT64_FORMAT " MiB at the end on the destination\n",
                "host huge pages (THP)", rp->src_huge_kib / 1024,
                rp->dst_huge_kib / 1024);
+    }
+    if (rp->src_rss_kib >= 0 && rp->dst_rss_kib >= 0) {
+        printf("  %-28s %" G_GINT64_FORMAT " MiB source before, %"
+               G_GINT64_FORMAT " MiB destination at the end\n",
+               "QEMU resident memory", rp->src_rss_kib / 1024,
+               rp->dst_rss_kib / 1024);
     }
     printf("  %-28s %s\n", "guest running on destination",
            rp->guest_running ? "yes" : "NO");
@@ -1199,7 +1210,8 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
         g_autoptr(GPtrArray) recs = pp_records_load(pp_vm_serial_log(from));
         t_migrate = last_record_time(recs);
     }
-    rp->src_huge_kib = anon_huge_kib(pp_vm_pid(from));
+    rp->src_huge_kib = smaps_kib(pp_vm_pid(from), "AnonHugePages");
+    rp->src_rss_kib = smaps_kib(pp_vm_pid(from), "Rss");
     progress("migrating (%s)", opt_mode);
     gint64 start = g_get_monotonic_time();
     gint64 start_wall = g_get_real_time();
@@ -1321,7 +1333,8 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
     if (!status) {
         return false;
     }
-    rp->dst_huge_kib = anon_huge_kib(pp_vm_pid(to));
+    rp->dst_huge_kib = smaps_kib(pp_vm_pid(to), "AnonHugePages");
+    rp->dst_rss_kib = smaps_kib(pp_vm_pid(to), "Rss");
     g_autoptr(GPtrArray) dst_recs = pp_records_load(pp_vm_serial_log(to));
     /* With a workload, the guest must also have printed on the
      * destination (an idle guest prints nothing after "ready"). */
@@ -1402,6 +1415,7 @@ static bool run(Report *rp, GError **errp)
     rp->rate_window = rp->window_ms = NAN;
     rp->rate_late = NAN;
     rp->src_huge_kib = rp->dst_huge_kib = -1;
+    rp->src_rss_kib = rp->dst_rss_kib = -1;
     rp->faulted_pages = -1;
     pp_postcopy_stats_init(&rp->pc);
     if ((opt_hot_track_ms > 0 || opt_hot_set_in) && !opt_hot_first) {
