@@ -42,7 +42,7 @@ once() { # VM: exactly one QEMU of it runs
 }
 
 start_daemon "$cfg" "$run/daemon1.log"
-sleep 6   # let the guests boot and fill
+sleep 6   # let the guests boot (vm1's fill is awaited before step 2)
 p0=$(pid_of vm0); p1=$(pid_of vm1)
 [ -n "$p0" ] && [ "$p0" -gt 0 ] && [ -n "$p1" ] && [ "$p1" -gt 0 ] || fail "no pids"
 
@@ -78,7 +78,16 @@ C vms | grep -q '^vm1 *pm1 *running' || fail "vm1 not running on pm1"
 once vm1
 
 # 2. Killed during a pre-copy move of 768 MiB (seconds over the shaped
-# link): the next daemon carries it on to the end.
+# link): the next daemon carries it on to the end.  Only once the guest
+# has filled its 768 MiB: on a loaded machine the fill can take longer
+# than the steps above, and a move of a guest still mostly zero pages
+# ends before the next daemon is up.
+for _ in $(seq 1 240); do
+    grep -aq "PP memtouch ready .*fill_mib=768" "$state"/run/vm1/boot/serial.log && break
+    sleep 0.5
+done
+grep -aq "PP memtouch ready .*fill_mib=768" "$state"/run/vm1/boot/serial.log ||
+    fail "vm1 did not fill its memory"
 id=$(C migrate vm1 pm0 --mode=precopy --json | job_id)
 wait_phase "$id" precopy
 sleep 1

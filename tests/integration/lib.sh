@@ -7,7 +7,15 @@ PP_ACCEL=${PP_ACCEL:-tcg}
 PPMIG=$PP_BUILD/bin/ppmig
 
 skip() { echo "SKIP: $*"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
+fail() {
+    echo "FAIL: $*"
+    # The daemon's own account, for a failure seen only in CI's output.
+    if [ -n "${DAEMON_LOG:-}" ] && [ -f "$DAEMON_LOG" ]; then
+        echo "last lines of $DAEMON_LOG:"
+        tail -n 20 "$DAEMON_LOG" | cut -c1-300 | sed 's/^/  /'
+    fi
+    exit 1
+}
 
 # Run ppmig with our build and accelerator, JSON report on stdout.
 ppmig() {
