@@ -87,6 +87,9 @@ METRICS = [
     ("longest stall", "ms", lambda r: r.get("longest-stall-ms"), statistics.median),
     ("stall p90", "ms", lambda r: r.get("longest-stall-ms"), p90),
     ("stall worst", "ms", lambda r: r.get("longest-stall-ms"), max),
+    # where the longest stall ended, from the switch (negative: before it,
+    # in the tracking window or the switchover)
+    ("stall ends at", "ms", lambda r: r.get("longest-stall-end-ms"), statistics.median),
     # not back within the 5 s observed counts as 5 s (a censored value)
     ("back to 90%", "ms", lambda r: (None if r.get("rate-before") is None
                                      else r.get("back-to-90-ms") or OBSERVE_MS),
@@ -109,6 +112,10 @@ METRICS = [
                                         if (r.get("hot-sample-max-us") or -1) >= 0
                                         else None), max),
 ]
+
+
+# a place in time, not a cost: no ratio
+NO_RATIO = {"stall ends at"}
 
 
 def is_baseline(c):
@@ -226,7 +233,8 @@ def main():
             for c in present:
                 line += " %12s" % fmt_value(st[c], unit)
             print(line)
-            rows.append((name, stat, vals, st))
+            if name not in NO_RATIO:
+                rows.append((name, stat, vals, st))
             if name == "stall worst":
                 line = "  %-17s" % ("stall>%dms runs" % STALL_LIMIT_MS)
                 for c in present:

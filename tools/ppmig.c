@@ -252,6 +252,7 @@ typedef struct Report {
     double rate_first_s;        /* same, first second after the switch */
     double longest_gap_ms;      /* largest gap between progress records
                                  * across the switch (guest stall) */
+    double longest_gap_end_ms;  /* when that stall ended, from the switch */
     double back_to_90_ms;       /* switch -> first 0.5 s at >= 90% rate */
     double rate_late;           /* workload rate over the observation's
                                  * second half */
@@ -631,10 +632,13 @@ static gint cmp_double(gconstpointer a, gconstpointer b)
 
 /* Largest gap between consecutive progress records of either log with
  * guest time in (t0, t1]: the longest time the workload made no progress. */
-static double longest_gap(GPtrArray *a, GPtrArray *b, double t0, double t1)
+static double longest_gap(GPtrArray *a, GPtrArray *b, double t0, double t1,
+                          double *end)
 {
     g_autoptr(GArray) ts = g_array_new(FALSE, FALSE, sizeof(double));
     double gap = NAN;
+
+    *end = NAN;
 
     for (int k = 0; k < 2; k++) {
         GPtrArray *recs = k ? b : a;
@@ -653,6 +657,7 @@ static double longest_gap(GPtrArray *a, GPtrArray *b, double t0, double t1)
                    g_array_index(ts, double, i - 1);
         if (isnan(gap) || d > gap) {
             gap = d;
+            *end = g_array_index(ts, double, i);
         }
     }
     return gap * 1000;
@@ -729,6 +734,7 @@ static void print_report(const Report *rp)
         D("rate-after", rp->rate_after);
         D("rate-first-second", rp->rate_first_s);
         D("longest-stall-ms", rp->longest_gap_ms);
+        D("longest-stall-end-ms", rp->longest_gap_end_ms);
         D("back-to-90-ms", rp->back_to_90_ms);
         D("rate-late", rp->rate_late);
         I("src-anon-huge-kib", rp->src_huge_kib);
@@ -856,8 +862,9 @@ static void print_report(const Report *rp)
                    "  observation's second half", rp->rate_late,
                    rp->rate_unit, 100.0 * rp->rate_late / rp->rate_before);
         }
-        printf("  %-28s %.0f ms\n", "longest guest stall",
-               rp->longest_gap_ms);
+        printf("  %-28s %.0f ms (ending %+.0f ms from the switch)\n",
+               "longest guest stall", rp->longest_gap_ms,
+               rp->longest_gap_end_ms);
         if (isnan(rp->back_to_90_ms)) {
             printf("  %-28s not within %.1f s\n", "back to 90% throughput",
                    opt_observe);
@@ -1327,6 +1334,7 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
     /* Watch the guest on the destination. */
     g_autoptr(GPtrArray) src_recs = pp_records_load(pp_vm_serial_log(from));
     double t_switch = last_record_time(src_recs);
+    double gap_end;
     g_usleep((gulong)(opt_observe * G_USEC_PER_SEC));
     g_autoptr(json_object) status = pp_qmp_execute(tq, "query-status", NULL,
                                                    QMP_TIMEOUT_MS, errp);
@@ -1366,7 +1374,8 @@ static bool move(Report *rp, MigMode mode, double after, bool first,
                                          &rp->rate_unit);
         rp->longest_gap_ms = longest_gap(src_recs, dst_recs,
                                          t_migrate - opt_settle,
-                                         t_switch + opt_observe);
+                                         t_switch + opt_observe, &gap_end);
+        rp->longest_gap_end_ms = (gap_end - t_switch) * 1000.0;
         rp->back_to_90_ms = back_to_rate(all, t_switch, opt_observe,
                                          0.9 * rp->rate_before);
         rp->rate_late = workload_rate(all, t_switch + opt_observe / 2,
@@ -1412,6 +1421,7 @@ static bool run(Report *rp, GError **errp)
     rp->blocktime_ms = -1;
     rp->rate_before = rp->rate_after = rp->rate_first_s = NAN;
     rp->longest_gap_ms = rp->back_to_90_ms = rp->switch_delay_ms = NAN;
+    rp->longest_gap_end_ms = NAN;
     rp->rate_window = rp->window_ms = NAN;
     rp->rate_late = NAN;
     rp->src_huge_kib = rp->dst_huge_kib = -1;
