@@ -74,6 +74,7 @@ static gint64 opt_pacing_rate;  /* bytes/s, 0: QEMU's default */
 static gint64 opt_max_postcopy_bw; /* bytes/s, 0: unlimited */
 static gboolean opt_no_access_log;
 static gboolean opt_no_collapse;
+static gboolean opt_no_resume_pages;
 static gboolean opt_count_faults;
 static char *opt_hot_set_in;
 static char *opt_hot_set_out;
@@ -191,6 +192,10 @@ static GOptionEntry entries[] = {
       "our QEMU: the post-copy destination leaves its RAM on small pages "
       "after the move, as upstream does, for khugepaged to collapse "
       "(x-postcopy-collapse=false)", NULL },
+    { "no-resume-pages", 0, 0, G_OPTION_ARG_NONE, &opt_no_resume_pages,
+      "our QEMU: the hot-first push does not start with the pages the "
+      "vCPUs resume on, their page tables, code and stack "
+      "(-global migration.x-hot-resume-pages=off)", NULL },
     { "no-access-log", 0, 0, G_OPTION_ARG_NONE, &opt_no_access_log,
       "our QEMU: rank hot pages without TCG's access log, from the "
       "signals KVM has too (x-hot-track-access=false)", NULL },
@@ -1055,6 +1060,10 @@ static char **qemu_extra_args(const char *dir, bool destination)
             "tls-creds-psk,id=" TLS_SERVER ",endpoint=server,dir=%s", abs));
     }
 
+    if (opt_no_resume_pages) {
+        g_ptr_array_add(a, g_strdup("-global"));
+        g_ptr_array_add(a, g_strdup("migration.x-hot-resume-pages=off"));
+    }
     for (char **t = opt_trace; t && *t; t++) {
         g_ptr_array_add(a, g_strdup("-trace"));
         g_ptr_array_add(a, g_strdup(*t));
