@@ -101,12 +101,7 @@ echo "$csv" | grep -q '^event:move-phase,.*done: switchover' || fail "no complet
 # cancelled after one, the guest stays on the source, running.  Only once
 # the guest has filled its 768 MiB (three guests share pm0's CPU under
 # TCG: the fill can still run here, and a move of zero pages ends at once).
-for _ in $(seq 1 240); do
-    grep -aq "PP memtouch ready .*fill_mib=768" "$run"/state/run/vm2/boot/serial.log && break
-    sleep 0.5
-done
-grep -aq "PP memtouch ready .*fill_mib=768" "$run"/state/run/vm2/boot/serial.log ||
-    fail "vm2 did not fill its memory"
+wait_fill "$run"/state/run/vm2/boot/serial.log vm2 768
 jobid() { tr -d ' \n' | sed 's/.*"id":\([0-9]*\).*/\1/'; }
 id=$(C migrate vm2 pm1 --mode=precopy --json | jobid)
 sleep 1

@@ -82,12 +82,7 @@ once vm1
 # has filled its 768 MiB: on a loaded machine the fill can take longer
 # than the steps above, and a move of a guest still mostly zero pages
 # ends before the next daemon is up.
-for _ in $(seq 1 240); do
-    grep -aq "PP memtouch ready .*fill_mib=768" "$state"/run/vm1/boot/serial.log && break
-    sleep 0.5
-done
-grep -aq "PP memtouch ready .*fill_mib=768" "$state"/run/vm1/boot/serial.log ||
-    fail "vm1 did not fill its memory"
+wait_fill "$state"/run/vm1/boot/serial.log vm1 768
 id=$(C migrate vm1 pm0 --mode=precopy --json | job_id)
 wait_phase "$id" precopy
 sleep 1

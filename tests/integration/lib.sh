@@ -90,6 +90,17 @@ start_daemon() {
     fail "daemon did not open its control socket"
 }
 
+# wait_fill SERIAL_LOG VM MIB: wait (up to 120 s) until the guest whose
+# console is SERIAL_LOG has filled MIB of memory (pp.fill at boot); a
+# move before that carries mostly zero pages and ends at once.
+wait_fill() {
+    for _ in $(seq 1 240); do
+        grep -aq "PP memtouch ready .*fill_mib=$3" "$1" && return 0
+        sleep 0.5
+    done
+    fail "$2 did not fill its memory"
+}
+
 # kill_daemon: SIGKILL the daemon start_daemon started, as a crash would.
 kill_daemon() {
     kill -9 "$DAEMON_PID"
